@@ -1,0 +1,1 @@
+"""The on-appliance agent's bash source (package data)."""

@@ -1,0 +1,3 @@
+from umrunbook.cli import main
+
+main()

@@ -1,0 +1,359 @@
+"""The procedure catalogue: one data file per target version, shipped in the package.
+
+A target is data, not code: adding one is adding a file to `umrunbook/procedures/`. This
+module only reads and checks those files; binding them to an appliance is planning's job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from umrunbook.versions import Version, VersionRange
+
+PLACES = {
+    "workstation": "Workstation",
+    "vcenter": "vCenter",
+    "console": "Appliance console",
+    "ssh": "SSH session",
+    "webui": "Web UI",
+}
+PHASES = ("before", "window", "after")
+ACTORS = ("operator", "agent")
+SHELLS = ("sh", "powershell", "cmd")
+SOURCE_KINDS = ("vendor", "field", "tool", "video")
+CHECKS = ("sha256", "sha1-manifest", "certificate", "signature")
+PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+
+
+class CatalogueError(Exception):
+    """A catalogue file is malformed: a defect of the package, never of the user's input."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    id: str
+    kind: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Commands:
+    shell: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    title: str
+    where: str
+    text: str
+    source: str
+    phase: str = "window"
+    by: str = "operator"
+    commands: tuple[Commands, ...] = ()
+    agent_runs: tuple[str, ...] = ()
+    expect: str = ""
+    if_not: str = ""
+    estimate_minutes: int = 0
+    source_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleFile:
+    role: str
+    name: str
+    check: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    reboot_required: bool
+    ssh_service_manager: str
+    free_space_factor: int
+    free_space_min_mb: int
+    status_timeout_seconds: int
+    version_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Prerequisite:
+    id: str
+    text: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Backout:
+    when: tuple[str, ...]
+    snapshot_until: str
+    steps: tuple[Step, ...]
+    estimate_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    level: str
+    impact: str
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    target: str
+    product: str
+    title: str
+    sources: tuple[VersionRange, ...]
+    install_dir: str
+    backup_dir: str
+    references: dict[str, Reference]
+    bundle: tuple[BundleFile, ...]
+    agent: AgentSettings
+    risk: Risk
+    prerequisites: tuple[Prerequisite, ...]
+    steps: tuple[Step, ...]
+    certificates: Step
+    backout: Backout
+    cleanup: Step
+    file: str
+
+    @property
+    def target_version(self) -> Version:
+        return Version.parse(self.target)
+
+    def accepts(self, version: Version) -> bool:
+        return any(version in source for source in self.sources)
+
+    @property
+    def sources_text(self) -> str:
+        return ", ".join(str(source) for source in self.sources)
+
+    def reference(self, ref_id: str) -> Reference:
+        return self.references[ref_id]
+
+    def all_steps(self) -> tuple[Step, ...]:
+        return (*self.steps, self.certificates, *self.backout.steps, self.cleanup)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    procedures: tuple[Procedure, ...]
+
+    def get(self, target: str) -> Procedure | None:
+        try:
+            wanted = Version.parse(target)
+        except ValueError:
+            return None
+        for procedure in self.procedures:
+            if procedure.target_version == wanted:
+                return procedure
+        return None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(p.target for p in self.procedures)
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """Every procedure shipped in the package, ordered by target version."""
+    folder = resources.files("umrunbook.procedures")
+    procedures = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".yaml"):
+            procedures.append(parse_procedure(entry.read_text("utf-8"), entry.name))
+    procedures.sort(key=lambda p: p.target_version.key())
+    return Catalogue(tuple(procedures))
+
+
+def parse_procedure(text: str, file: str) -> Procedure:
+    data = yaml.safe_load(text)
+    reader = _Reader(file)
+    procedure = reader.procedure(data)
+    reader.check_references(procedure)
+    return procedure
+
+
+class _Reader:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, where: str, message: str) -> CatalogueError:
+        return CatalogueError(f"{self.file}: {where}: {message}")
+
+    def keys(self, data: Any, where: str, required: set[str], optional: set[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(where, "expected a mapping")
+        unknown = set(data) - required - optional
+        if unknown:
+            raise self.fail(where, f"unknown keys {sorted(unknown)}")
+        missing = required - set(data)
+        if missing:
+            raise self.fail(where, f"missing keys {sorted(missing)}")
+        return data
+
+    def one_of(self, value: Any, options: tuple[str, ...] | dict[str, str], where: str) -> str:
+        if value not in options:
+            raise self.fail(where, f"{value!r} is not one of {sorted(options)}")
+        return str(value)
+
+    def procedure(self, data: Any) -> Procedure:
+        d = self.keys(
+            data,
+            "top",
+            {
+                "schema",
+                "target",
+                "product",
+                "title",
+                "sources",
+                "install_dir",
+                "backup_dir",
+                "references",
+                "bundle",
+                "agent",
+                "risk",
+                "prerequisites",
+                "steps",
+                "certificates",
+                "backout",
+                "cleanup",
+            },
+            set(),
+        )
+        if d["schema"] != 1:
+            raise self.fail("schema", f"unsupported schema {d['schema']!r}")
+        Version.parse(str(d["target"]))
+        references = {
+            ref_id: Reference(
+                ref_id,
+                self.one_of(r.get("kind"), SOURCE_KINDS, f"references.{ref_id}"),
+                str(r["title"]),
+                str(r.get("url") or ""),
+            )
+            for ref_id, r in d["references"].items()
+        }
+        agent = self.keys(
+            d["agent"],
+            "agent",
+            {
+                "reboot_required",
+                "ssh_service_manager",
+                "free_space_factor",
+                "free_space_min_mb",
+                "status_timeout_seconds",
+            },
+            {"version_files"},
+        )
+        return Procedure(
+            target=str(d["target"]),
+            product=str(d["product"]),
+            title=str(d["title"]),
+            sources=tuple(VersionRange.parse(str(s)) for s in d["sources"]),
+            install_dir=str(d["install_dir"]),
+            backup_dir=str(d["backup_dir"]),
+            references=references,
+            bundle=tuple(self.bundle_file(b, f"bundle[{i}]") for i, b in enumerate(d["bundle"])),
+            agent=AgentSettings(
+                reboot_required=bool(agent["reboot_required"]),
+                ssh_service_manager=self.one_of(
+                    agent["ssh_service_manager"], ("service", "systemctl"), "agent"
+                ),
+                free_space_factor=int(agent["free_space_factor"]),
+                free_space_min_mb=int(agent["free_space_min_mb"]),
+                status_timeout_seconds=int(agent["status_timeout_seconds"]),
+                version_files=tuple(str(v) for v in agent.get("version_files") or ()),
+            ),
+            risk=Risk(**self.keys(d["risk"], "risk", {"level", "impact"}, set())),
+            prerequisites=tuple(
+                Prerequisite(**self.keys(p, f"prerequisites[{i}]", {"id", "text", "source"}, set()))
+                for i, p in enumerate(d["prerequisites"])
+            ),
+            steps=tuple(self.step(s, f"steps[{i}]") for i, s in enumerate(d["steps"])),
+            certificates=self.step(d["certificates"], "certificates"),
+            backout=self.backout(d["backout"]),
+            cleanup=self.step(d["cleanup"], "cleanup"),
+            file=self.file,
+        )
+
+    def bundle_file(self, data: Any, where: str) -> BundleFile:
+        d = self.keys(data, where, {"role", "name", "check"}, {"description"})
+        return BundleFile(
+            str(d["role"]),
+            str(d["name"]),
+            self.one_of(d["check"], CHECKS, where),
+            str(d.get("description", "")),
+        )
+
+    def step(self, data: Any, where: str) -> Step:
+        d = self.keys(
+            data,
+            where,
+            {"title", "where", "text", "source"},
+            {
+                "id",
+                "phase",
+                "by",
+                "commands",
+                "agent_runs",
+                "expect",
+                "if_not",
+                "estimate_minutes",
+                "source_note",
+            },
+        )
+        commands = []
+        for i, block in enumerate(d.get("commands") or ()):
+            b = self.keys(block, f"{where}.commands[{i}]", {"shell", "lines"}, set())
+            commands.append(
+                Commands(
+                    self.one_of(b["shell"], SHELLS, where), tuple(str(line) for line in b["lines"])
+                )
+            )
+        return Step(
+            id=str(d.get("id") or where),
+            title=str(d["title"]),
+            where=self.one_of(d["where"], PLACES, f"{where}.where"),
+            text=str(d["text"]).strip(),
+            source=str(d["source"]),
+            phase=self.one_of(d.get("phase", "window"), PHASES, f"{where}.phase"),
+            by=self.one_of(d.get("by", "operator"), ACTORS, f"{where}.by"),
+            commands=tuple(commands),
+            agent_runs=tuple(str(c) for c in d.get("agent_runs") or ()),
+            expect=str(d.get("expect", "")).strip(),
+            if_not=str(d.get("if_not", "")).strip(),
+            estimate_minutes=int(d.get("estimate_minutes", 0)),
+            source_note=str(d.get("source_note", "")),
+        )
+
+    def backout(self, data: Any) -> Backout:
+        d = self.keys(
+            data, "backout", {"when", "steps", "snapshot_until", "estimate_minutes"}, set()
+        )
+        return Backout(
+            when=tuple(str(w) for w in d["when"]),
+            snapshot_until=str(d["snapshot_until"]).strip(),
+            steps=tuple(self.step(s, f"backout.steps[{i}]") for i, s in enumerate(d["steps"])),
+            estimate_minutes=int(d["estimate_minutes"]),
+        )
+
+    def check_references(self, procedure: Procedure) -> None:
+        ids = set(procedure.references)
+        for step in procedure.all_steps():
+            if step.source not in ids:
+                raise self.fail(step.id, f"source {step.source!r} is not among the references")
+        for prerequisite in procedure.prerequisites:
+            if prerequisite.source not in ids:
+                raise self.fail(prerequisite.id, f"source {prerequisite.source!r} is unknown")
+        seen: set[str] = set()
+        for step in procedure.steps:
+            if step.id in seen:
+                raise self.fail(step.id, "duplicate step id")
+            seen.add(step.id)

@@ -1,0 +1,208 @@
+"""The command line: parses arguments, calls the library, maps errors to exit codes.
+
+Exit codes: 0 ok, 1 failure, 2 invalid input or usage. Heavy modules (the Markdown and PDF
+engines) are imported by the commands that use them, never at start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+
+import typer
+
+from umrunbook import __version__
+from umrunbook.errors import InputError, UserError
+
+if TYPE_CHECKING:
+    from umrunbook.model import Inventory
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="umrunbook",
+    help="Change packages for in-place upgrades of VMware Usage Meter appliances: runbooks "
+    "(Markdown, HTML, PDF), transfer scripts (WinSCP, OpenSSH) and an on-box agent, "
+    "from one inventory file.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+BUG_REPORT = "this is a defect in umrunbook; please report it with the command you ran"
+
+
+def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Every command's errors become a message on stderr and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except InputError as exc:
+            for problem in exc.problems:
+                typer.echo(str(problem), err=True)
+            count = len(exc.problems)
+            typer.echo(
+                f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True
+            )
+            raise typer.Exit(exc.exit_code) from None
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; nothing was written.", err=True)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a defect: report it briefly, never as a traceback
+            typer.echo(f"internal error: {type(exc).__name__}: {exc}\n  {BUG_REPORT}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"umrunbook {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Change packages for in-place upgrades of VMware Usage Meter appliances."""
+
+
+@app.command()
+@_handle_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example.")] = Path(
+        "inventory.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example inventory (valid as written; REPLACE marks example values)."""
+    from umrunbook.example import example_text
+
+    if path.exists() and not force:
+        raise UserError(
+            f"{path}: already exists; nothing was written\n"
+            "  hint: choose another path, or add --force to overwrite it"
+        )
+    try:
+        path.write_text(example_text(), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror}") from None
+    typer.echo(f"Wrote {path}. Replace the values marked REPLACE, then run: umrunbook check {path}")
+
+
+@app.command()
+@_handle_errors
+def check(
+    inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).")],
+) -> None:
+    """Validate an inventory; every problem is printed as FILE:LINE: FIELD: message."""
+    from umrunbook.catalogue import load_catalogue
+    from umrunbook.inventory import load_inventory
+    from umrunbook.planning import plan_fleet
+
+    loaded = load_inventory(inventory)
+    plans = plan_fleet(loaded, load_catalogue())
+    typer.echo(
+        f"{inventory}: valid: change {loaded.change.ticket}, "
+        f"{len(plans)} appliance{'s' if len(plans) != 1 else ''}, "
+        f"target {loaded.upgrade.target}"
+    )
+    width = max(len(p.appliance.name) for p in plans)
+    for plan in plans:
+        typer.echo(f"  {plan.appliance.name:<{width}}  {plan.route_text:<16}  {plan.state}")
+
+
+@app.command()
+@_handle_errors
+def paths() -> None:
+    """List the supported upgrade paths (source versions -> target)."""
+    from umrunbook.catalogue import load_catalogue
+
+    for procedure in load_catalogue().procedures:
+        reboot = "reboot" if procedure.agent.reboot_required else "no reboot"
+        typer.echo(
+            f"{procedure.sources_text:<16} -> {procedure.target:<5} "
+            f"{procedure.bundle[0].name} ({reboot})"
+        )
+
+
+@app.command()
+@_handle_errors
+def render(
+    inventory: Annotated[
+        Path | None,
+        typer.Argument(help="The inventory file; without it, the built-in example fleet."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The package folder.")] = Path(
+        "dist/runbooks"
+    ),
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated: md, html, pdf.")
+    ] = "md,html,pdf",
+    paper: Annotated[str, typer.Option("--paper", help="PDF paper size: a4 or letter.")] = "a4",
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Render only this appliance (repeatable).")
+    ] = None,
+) -> None:
+    """Write the change package: runbooks, transfer files and agents for every appliance."""
+    from umrunbook.catalogue import load_catalogue
+    from umrunbook.package import FORMATS, PAPERS, RenderOptions, render_fleet
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
+    wrong = [f for f in chosen if f not in FORMATS]
+    if wrong or not chosen:
+        raise UserError(
+            f"--format {formats!r}: choose among {', '.join(FORMATS)}, "
+            "separated by commas (for example --format md,pdf)"
+        )
+    if paper.lower() not in PAPERS:
+        raise UserError(f"--paper {paper!r}: choose a4 or letter")
+    loaded = _load(inventory)
+    result = render_fleet(
+        loaded,
+        load_catalogue(),
+        out,
+        RenderOptions(formats=chosen, paper=paper.lower()),
+        only or (),
+    )
+    for plan in result.plans:
+        typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
+    typer.echo(f"Wrote {len(result.files)} files to {out} (index: {out / 'fleet.csv'})")
+
+
+def _load(inventory: Path | None) -> Inventory:
+    if inventory is None:
+        from umrunbook.example import example_inventory
+
+        return example_inventory()
+    from umrunbook.inventory import load_inventory
+
+    return load_inventory(inventory)
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - argument parsing itself failed
+        print(f"internal error: {type(exc).__name__}: {exc}\n  {BUG_REPORT}", file=sys.stderr)
+        sys.exit(1)

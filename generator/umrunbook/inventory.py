@@ -1,0 +1,551 @@
+"""Load an inventory (YAML, with appliances inline or in a CSV file) into the typed model.
+
+Strict: unknown keys are errors, and every problem is collected and reported at once, each
+with its file, line and field. Within one appliance a field that failed is left out rather
+than guessed, so it does not cause knock-on errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from umrunbook import fields
+from umrunbook.errors import InputError, Problem
+from umrunbook.fields import Invalid
+from umrunbook.model import Appliance, BundleSpec, Change, Inventory, Transfer, Upgrade, Window
+from umrunbook.yamlsource import Map, Node, Scalar, Seq, YamlError, parse_yaml
+
+APPLIANCE_KEYS = (
+    "name",
+    "host",
+    "version",
+    "ssh_port",
+    "ssh_host_key",
+    "snapshot",
+    "metered_servers",
+    "notes",
+)
+_REQUIRED_APPLIANCE_KEYS = ("name", "host", "version")
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
+MAX_INVENTORY_BYTES = 20 * 1024 * 1024
+
+T = TypeVar("T")
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate an inventory file; InputError lists every problem found."""
+    path = Path(path)
+    return parse_inventory(read_text_file(path, "inventory"), path)
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    """Validate an inventory's text; `path` names it in errors and anchors a CSV's path."""
+    try:
+        tree = parse_yaml(text)
+    except YamlError as exc:
+        raise InputError(
+            [
+                Problem(
+                    str(path),
+                    exc.line,
+                    "inventory",
+                    exc.message,
+                    "fix the YAML syntax at that line",
+                )
+            ]
+        ) from None
+    reader = _Reader(str(path))
+    inventory = reader.inventory(tree, path)
+    if reader.problems or inventory is None:
+        raise InputError(reader.problems)
+    return inventory
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 text file's content (BOM stripped), or InputError naming what is wrong."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problem = "no such file"
+        hint = f"check the path, or run `umrunbook init {name}` to write an example"
+        raise InputError([Problem(name, None, what, problem, hint)]) from None
+    except IsADirectoryError:
+        raise InputError(
+            [
+                Problem(
+                    name, None, what, "is a folder, not a file", "give the path of the file itself"
+                )
+            ]
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    None,
+                    what,
+                    f"cannot be read: {exc.strerror}",
+                    "check the file's permissions",
+                )
+            ]
+        ) from None
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    None,
+                    what,
+                    f"is {len(data)} bytes, too large",
+                    "an inventory is a text file of a few kilobytes",
+                )
+            ]
+        )
+    if b"\x00" in data:
+        raise InputError(
+            [Problem(name, None, what, "is a binary file, not text", "save it as UTF-8 text")]
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    line,
+                    what,
+                    "is not UTF-8 text",
+                    "save the file as UTF-8 (spreadsheets: 'CSV UTF-8')",
+                )
+            ]
+        ) from None
+    if not text.strip():
+        raise InputError(
+            [Problem(name, None, what, "is empty", "run `umrunbook init` for a commented example")]
+        )
+    return text
+
+
+@dataclass
+class _Reader:
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def problem(self, line: int | None, where: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.file, line, where, message, hint))
+
+    # -- structure ------------------------------------------------------------------------
+
+    def mapping(
+        self,
+        node: Node | None,
+        where: str,
+        line: int,
+        allowed: tuple[str, ...],
+        required: tuple[str, ...],
+    ) -> Map | None:
+        if not isinstance(node, Map):
+            self.problem(
+                getattr(node, "line", line),
+                where,
+                f"expected a mapping of {', '.join(allowed)}, got {_kind(node)}",
+            )
+            return None
+        for key, (key_line, _value) in node.entries.items():
+            if key not in allowed:
+                self.problem(
+                    key_line,
+                    f"{where}.{key}" if where else key,
+                    f"unknown key {key!r}",
+                    _unknown_key_hint(key, allowed),
+                )
+        for key in required:
+            if key not in node.entries or _is_null(node.entries[key][1]):
+                self.problem(
+                    node.line,
+                    f"{where}.{key}" if where else key,
+                    "is required",
+                    f"add `{key}:` under `{where or 'the top level'}`",
+                )
+        return node
+
+    def value(self, node: Map, key: str, where: str, check: Callable[[str], T]) -> T | None:
+        """The checked value of a scalar key, None when absent or invalid (problem recorded)."""
+        entry = node.entries.get(key)
+        if entry is None or _is_null(entry[1]):
+            return None
+        _key_line, value = entry
+        name = f"{where}.{key}" if where else key
+        self.lines[name] = value.line
+        if not isinstance(value, Scalar):
+            self.problem(value.line, name, f"expected a single value, got {_kind(value)}")
+            return None
+        try:
+            return check(value.text)
+        except Invalid as exc:
+            self.problem(value.line, name, exc.message, exc.hint)
+            return None
+
+    # -- sections -------------------------------------------------------------------------
+
+    def inventory(self, tree: Node | None, path: Path) -> Inventory | None:
+        top = self.mapping(
+            tree,
+            "",
+            1,
+            ("change", "upgrade", "transfer", "appliances"),
+            ("change", "upgrade", "appliances"),
+        )
+        if top is None:
+            return None
+        change = self.change(top)
+        upgrade = self.upgrade(top)
+        transfer = self.transfer(top)
+        appliances = self.appliances(top, path)
+        if change is None or upgrade is None or transfer is None or appliances is None:
+            return None
+        return Inventory(
+            str(path), change, upgrade, transfer, appliances, MappingProxyType(dict(self.lines))
+        )
+
+    def change(self, top: Map) -> Change | None:
+        entry = top.entries.get("change")
+        if entry is None:
+            return None
+        node = self.mapping(
+            entry[1],
+            "change",
+            entry[0],
+            ("ticket", "window", "implementer", "approver"),
+            ("ticket", "window", "implementer"),
+        )
+        if node is None:
+            return None
+        ticket = self.value(node, "ticket", "change", fields.ticket)
+        implementer = self.value(node, "implementer", "change", fields.text_line)
+        approver = self.value(node, "approver", "change", fields.text_line)
+        window = self.window(node)
+        if ticket is None or implementer is None or window is None:
+            return None
+        return Change(ticket, window, implementer, approver)
+
+    def window(self, change: Map) -> Window | None:
+        entry = change.entries.get("window")
+        if entry is None:
+            return None
+        node = self.mapping(entry[1], "change.window", entry[0], ("start", "end"), ("start", "end"))
+        if node is None:
+            return None
+        start = self.value(node, "start", "change.window", fields.timestamp)
+        end = self.value(node, "end", "change.window", fields.timestamp)
+        if start is None or end is None:
+            return None
+        if end <= start:
+            self.problem(
+                self.lines.get("change.window.end"),
+                "change.window.end",
+                f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})",
+                "check the date and the UTC offset of both times",
+            )
+            return None
+        return Window(start, end)
+
+    def upgrade(self, top: Map) -> Upgrade | None:
+        entry = top.entries.get("upgrade")
+        if entry is None:
+            return None
+        node = self.mapping(
+            entry[1], "upgrade", entry[0], ("target", "bundle"), ("target", "bundle")
+        )
+        if node is None:
+            return None
+        target = self.value(node, "target", "upgrade", fields.text_line)
+        bundle_entry = node.entries.get("bundle")
+        bundle = None
+        if bundle_entry is not None:
+            bundle_node = self.mapping(
+                bundle_entry[1],
+                "upgrade.bundle",
+                bundle_entry[0],
+                ("file", "sha256", "local_path"),
+                ("sha256",),
+            )
+            if bundle_node is not None:
+                file = self.value(bundle_node, "file", "upgrade.bundle", fields.file_name)
+                sha = self.value(bundle_node, "sha256", "upgrade.bundle", fields.sha256)
+                local = self.value(bundle_node, "local_path", "upgrade.bundle", fields.text_line)
+                if sha is not None:
+                    bundle = BundleSpec(sha, file, local)
+        if target is None or bundle is None:
+            return None
+        return Upgrade(target, bundle)
+
+    def transfer(self, top: Map) -> Transfer | None:
+        entry = top.entries.get("transfer")
+        if entry is None or _is_null(entry[1]):
+            return Transfer()
+        node = self.mapping(entry[1], "transfer", entry[0], ("protocol",), ())
+        if node is None:
+            return None
+        protocol = self.value(
+            node, "protocol", "transfer", lambda v: fields.choice(v, ("sftp", "scp"))
+        )
+        if "protocol" in node.entries and protocol is None:
+            return None
+        return Transfer(protocol or "sftp")
+
+    # -- appliances -----------------------------------------------------------------------
+
+    def appliances(self, top: Map, path: Path) -> tuple[Appliance, ...] | None:
+        entry = top.entries.get("appliances")
+        if entry is None:
+            return None
+        node = entry[1]
+        if isinstance(node, Scalar) and not node.null:
+            return self.csv_appliances(path.parent / node.text, node.line)
+        if not isinstance(node, Seq) or not node.items:
+            self.problem(
+                node.line,
+                "appliances",
+                "expected a list of appliances or the path of a CSV file",
+                "write `- name: ...` entries, or `appliances: fleet.csv`",
+            )
+            return None
+        found: list[Appliance] = []
+        for index, item in enumerate(node.items):
+            where = f"appliances[{index}]"
+            mapping = self.mapping(item, where, item.line, APPLIANCE_KEYS, _REQUIRED_APPLIANCE_KEYS)
+            if mapping is None:
+                continue
+            raw = {
+                key: value
+                for key, (_line, value) in mapping.entries.items()
+                if key in APPLIANCE_KEYS and not _is_null(value)
+            }
+            appliance = self.appliance(raw, where, self.file, item.line)
+            if appliance is not None:
+                found.append(appliance)
+        return self.unique(found)
+
+    def csv_appliances(self, csv_path: Path, line: int) -> tuple[Appliance, ...] | None:
+        try:
+            text = read_text_file(csv_path, "appliances")
+        except InputError as exc:
+            self.problems.extend(exc.problems)
+            return None
+        csv_reader = _CsvReader(str(csv_path), self)
+        return self.unique(list(csv_reader.rows(text)))
+
+    def appliance(self, raw: dict[str, Node], where: str, file: str, line: int) -> Appliance | None:
+        lines: dict[str, int] = {}
+        values: dict[str, Any] = {}
+        failed = False
+        checks: dict[str, Callable[[str], Any]] = {
+            "name": fields.label,
+            "host": fields.host,
+            "version": fields.version,
+            "ssh_port": fields.port,
+            "ssh_host_key": fields.host_key,
+            "snapshot": fields.text_line,
+            "notes": fields.free_text,
+        }
+        for key, node in raw.items():
+            lines[key] = node.line
+            name = f"{where}.{key}"
+            if key == "metered_servers":
+                servers = self.servers(node, name, file)
+                failed |= servers is None
+                values[key] = servers or ()
+                continue
+            if not isinstance(node, Scalar):
+                self.problems.append(
+                    Problem(file, node.line, name, f"expected a single value, got {_kind(node)}")
+                )
+                failed = True
+                continue
+            try:
+                values[key] = checks[key](node.text)
+            except Invalid as exc:
+                self.problems.append(Problem(file, node.line, name, exc.message, exc.hint))
+                failed = True
+        if failed or any(key not in values for key in _REQUIRED_APPLIANCE_KEYS):
+            return None
+        return Appliance(**values, source=file, line=line, lines=MappingProxyType(lines))
+
+    def servers(self, node: Node, where: str, file: str) -> tuple[str, ...] | None:
+        items: list[tuple[str, int]]
+        if isinstance(node, Scalar):
+            items = [(part, node.line) for part in node.text.split(";") if part.strip()]
+        elif isinstance(node, Seq):
+            items = []
+            for item in node.items:
+                if not isinstance(item, Scalar):
+                    self.problems.append(
+                        Problem(file, item.line, where, f"expected a host name, got {_kind(item)}")
+                    )
+                    return None
+                items.append((item.text, item.line))
+        else:
+            self.problems.append(Problem(file, node.line, where, "expected a list of host names"))
+            return None
+        servers: list[str] = []
+        for text, line in items:
+            try:
+                servers.append(fields.host(text))
+            except Invalid as exc:
+                self.problems.append(Problem(file, line, where, exc.message, exc.hint))
+                return None
+        return tuple(servers)
+
+    def unique(self, appliances: list[Appliance]) -> tuple[Appliance, ...] | None:
+        seen: dict[str, Appliance] = {}
+        for appliance in appliances:
+            key = appliance.name.lower()
+            if key in seen:
+                first = seen[key]
+                self.problems.append(
+                    Problem(
+                        appliance.source,
+                        appliance.lines.get("name", appliance.line),
+                        "name",
+                        f"duplicate name {appliance.name!r} "
+                        f"(first at {first.source}:{first.lines.get('name', first.line)})",
+                        "every appliance needs its own name: its files are written under it",
+                    )
+                )
+            else:
+                seen[key] = appliance
+        if not appliances:
+            return None
+        return tuple(appliances)
+
+
+class _CsvReader:
+    """Appliance rows from a CSV export: a header row of appliance keys, empty cell = absent."""
+
+    def __init__(self, file: str, reader: _Reader) -> None:
+        self.file = file
+        self.reader = reader
+
+    def rows(self, text: str) -> Iterator[Appliance]:
+        rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            header = next(rows)
+        except (StopIteration, csv.Error):
+            self.reader.problems.append(
+                Problem(self.file, 1, "header", "no header row", "the first row names the columns")
+            )
+            return
+        columns = [name.strip() for name in header]
+        bad = False
+        for column in columns:
+            if column not in APPLIANCE_KEYS:
+                self.reader.problems.append(
+                    Problem(
+                        self.file,
+                        1,
+                        column or "header",
+                        f"unknown column {column!r}",
+                        _unknown_key_hint(column, APPLIANCE_KEYS),
+                    )
+                )
+                bad = True
+        for required in _REQUIRED_APPLIANCE_KEYS:
+            if required not in columns:
+                self.reader.problems.append(
+                    Problem(
+                        self.file,
+                        1,
+                        required,
+                        "required column is missing",
+                        f"add a column named {required!r}",
+                    )
+                )
+                bad = True
+        if bad:
+            return
+        count = 0
+        try:
+            for row in rows:
+                line = rows.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                count += 1
+                if len(row) > len(columns):
+                    self.reader.problems.append(
+                        Problem(
+                            self.file,
+                            line,
+                            "row",
+                            f"has {len(row)} cells but the header names {len(columns)} columns",
+                            "check for a stray separator; quote cells that hold commas",
+                        )
+                    )
+                    continue
+                raw: dict[str, Node] = {
+                    column: Scalar(cell, line, False)
+                    for column, cell in zip(columns, row, strict=False)
+                    if cell.strip()
+                }
+                missing = [key for key in _REQUIRED_APPLIANCE_KEYS if key not in raw]
+                for key in missing:
+                    self.reader.problems.append(
+                        Problem(self.file, line, key, "is empty", f"fill in the {key}")
+                    )
+                if missing:
+                    continue
+                appliance = self.reader.appliance(raw, "", self.file, line)
+                if appliance is not None:
+                    yield appliance
+        except csv.Error as exc:
+            self.reader.problems.append(
+                Problem(
+                    self.file,
+                    rows.line_num,
+                    "row",
+                    f"is not valid CSV: {exc}",
+                    "check the quotes in that row",
+                )
+            )
+        if count == 0:
+            self.reader.problems.append(
+                Problem(
+                    self.file,
+                    1,
+                    "appliances",
+                    "has no rows",
+                    "add one row per appliance below the header",
+                )
+            )
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, Scalar) and node.null
+
+
+def _kind(node: Node | None) -> str:
+    if node is None or _is_null(node):
+        return "nothing"
+    return {Scalar: "a single value", Seq: "a list", Map: "a mapping"}[type(node)]
+
+
+def _unknown_key_hint(key: str, allowed: tuple[str, ...]) -> str:
+    if any(word in key.lower() for word in _SECRET_WORDS):
+        return (
+            "passwords and secrets never go into the inventory: the operator types the "
+            "root password at the prompt; remove this key"
+        )
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"allowed here: {', '.join(allowed)}"

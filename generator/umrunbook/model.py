@@ -1,0 +1,84 @@
+"""The inventory as typed, immutable data: built once by loading, never changed afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from umrunbook.hostkeys import HostKey
+from umrunbook.versions import Version
+
+
+def _no_lines() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    ticket: str
+    window: Window
+    implementer: str
+    approver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BundleSpec:
+    sha256: str
+    file: str | None = None  # None: the catalogue's name for the target
+    local_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    target: str
+    bundle: BundleSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    protocol: str = "sftp"
+
+
+@dataclass(frozen=True, slots=True)
+class Appliance:
+    name: str
+    host: str
+    version: Version
+    ssh_port: int = 22
+    ssh_host_key: HostKey | None = None
+    snapshot: str | None = None
+    metered_servers: tuple[str, ...] = ()
+    notes: str | None = None
+    # Where the appliance and each of its fields were written: errors found later
+    # (by planning) still name the file and line.
+    source: str = ""
+    line: int = 0
+    lines: Mapping[str, int] = field(default_factory=_no_lines, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    path: str
+    change: Change
+    upgrade: Upgrade
+    transfer: Transfer
+    appliances: tuple[Appliance, ...]
+    lines: Mapping[str, int] = field(default_factory=_no_lines, compare=False)
+
+    def appliance(self, name: str) -> Appliance | None:
+        for appliance in self.appliances:
+            if appliance.name.lower() == name.lower():
+                return appliance
+        return None

@@ -1,0 +1,376 @@
+"""Planning binds the catalogue's procedures to one appliance: the route, the values, the steps.
+
+No I/O here beyond reading the packaged agent source: the result is a Plan that every
+renderer reads and none changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from umrunbook import __version__
+from umrunbook.catalogue import (
+    PLACEHOLDER,
+    PLACES,
+    Catalogue,
+    CatalogueError,
+    Commands,
+    Procedure,
+    Step,
+)
+from umrunbook.errors import InputError, Problem
+from umrunbook.model import Appliance, Inventory
+from umrunbook.plan import (
+    NOTHING_TO_DO,
+    PLANNED,
+    AgentFile,
+    Backout,
+    BundleItem,
+    Hop,
+    Plan,
+    PlannedStep,
+    Text,
+)
+from umrunbook.versions import Version
+
+AGENT_FILE = "um-upgrade-agent.sh"
+STATE_DIR = "/var/lib/um-upgrade-agent"
+GENERATOR = f"umrunbook {__version__}"
+
+
+def plan_fleet(
+    inventory: Inventory, catalogue: Catalogue, now: datetime | None = None
+) -> tuple[Plan, ...]:
+    """A plan for every appliance; InputError naming every appliance that has no route."""
+    moment = now or generated_at()
+    problems: list[Problem] = []
+    procedure = catalogue.get(inventory.upgrade.target)
+    if procedure is None:
+        raise InputError(
+            [
+                Problem(
+                    inventory.path,
+                    inventory.lines.get("upgrade.target"),
+                    "upgrade.target",
+                    f"{inventory.upgrade.target!r} is not a target in the procedure catalogue",
+                    f"use one of: {', '.join(catalogue.targets)} (`umrunbook paths` lists them)",
+                )
+            ]
+        )
+    plans = []
+    for appliance in inventory.appliances:
+        try:
+            plans.append(plan_for(appliance, inventory, catalogue, moment))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return tuple(plans)
+
+
+def generated_at() -> datetime:
+    """Now, or SOURCE_DATE_EPOCH where set, so that builds can be reproduced byte for byte."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def find_route(
+    version: Version, target: Version, catalogue: Catalogue
+) -> tuple[Procedure, ...] | None:
+    """The vendor-supported route with the fewest hops; among as short, the highest stops.
+
+    Each hop is a procedure that accepts the version the previous hop left behind. None when
+    there is no route; () when the version already is the target.
+    """
+    if version.key() == target.key():
+        return ()
+    routes: list[tuple[Procedure, ...]] = [()]
+    for _ in range(len(catalogue.procedures)):
+        extended: list[tuple[Procedure, ...]] = []
+        for route in routes:
+            at = route[-1].target_version if route else version
+            for procedure in catalogue.procedures:
+                step_to = procedure.target_version
+                if at < step_to <= target and procedure.accepts(at):
+                    extended.append((*route, procedure))
+        done = [r for r in extended if r[-1].target_version.key() == target.key()]
+        if done:
+            return max(done, key=lambda r: tuple(p.target_version.key() for p in r))
+        routes = extended
+        if not routes:
+            break
+    return None
+
+
+def describe_paths(catalogue: Catalogue) -> str:
+    return "; ".join(f"{p.sources_text} → {p.target}" for p in catalogue.procedures)
+
+
+def plan_for(
+    appliance: Appliance, inventory: Inventory, catalogue: Catalogue, now: datetime
+) -> Plan:
+    target = Version.parse(inventory.upgrade.target)
+    version_line = appliance.lines.get("version", appliance.line)
+    field = "version"
+    if appliance.version > target:
+        raise InputError(
+            [
+                Problem(
+                    appliance.source,
+                    version_line,
+                    field,
+                    f"{appliance.name}: {appliance.version} is newer than the target {target}",
+                    "check the version in the web interface's About page, or the upgrade target",
+                )
+            ]
+        )
+    route = find_route(appliance.version, target, catalogue)
+    if route is None:
+        new_appliance = (
+            " (a new appliance with data migration is needed)"
+            if appliance.version.parts[0] < 4
+            else ""
+        )
+        raise InputError(
+            [
+                Problem(
+                    appliance.source,
+                    version_line,
+                    field,
+                    f"{appliance.name}: {appliance.version} has no in-place path to {target}"
+                    f"{new_appliance}",
+                    f"supported: {describe_paths(catalogue)}",
+                )
+            ]
+        )
+    base = Plan(
+        appliance,
+        inventory.change,
+        inventory.path,
+        target,
+        NOTHING_TO_DO,
+        (),
+        now,
+        GENERATOR,
+        inventory.transfer,
+    )
+    if not route:
+        return base
+    hops = []
+    at = appliance.version
+    counter = _Counter()
+    for procedure in route:
+        hops.append(_hop(appliance, inventory, procedure, at, counter))
+        at = procedure.target_version
+    return Plan(
+        appliance,
+        inventory.change,
+        inventory.path,
+        target,
+        PLANNED,
+        tuple(hops),
+        now,
+        GENERATOR,
+        inventory.transfer,
+    )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> str:
+        self.count += 1
+        return str(self.count)
+
+
+def _hop(
+    appliance: Appliance,
+    inventory: Inventory,
+    procedure: Procedure,
+    source: Version,
+    counter: _Counter,
+) -> Hop:
+    spec = inventory.upgrade.bundle
+    bundle = tuple(
+        BundleItem(
+            item.role,
+            spec.file or item.name,
+            item.check,
+            spec.sha256,
+            spec.local_path or spec.file or item.name,
+        )
+        for item in procedure.bundle
+    )
+    main = bundle[0]
+    snapshot_name = f"{inventory.change.ticket}-before-{procedure.target}"
+    values: dict[str, str] = {
+        "name": appliance.name,
+        "host": appliance.host,
+        "ticket": inventory.change.ticket,
+        "target": procedure.target,
+        "source_version": str(source),
+        "install_dir": procedure.install_dir,
+        "backup_dir": procedure.backup_dir,
+        "state_dir": STATE_DIR,
+        "agent_file": AGENT_FILE,
+        "agent_after": f"{STATE_DIR}/{AGENT_FILE}",
+        "bundle_file": main.name,
+        "bundle_sha256": main.sha256,
+        "bundle_local_path": main.local_path,
+        "snapshot_location": appliance.snapshot or "the VM's location in vCenter",
+        "snapshot_name": snapshot_name,
+        "evidence_json": f"evidence-{appliance.name}-{inventory.change.ticket}.json",
+        "evidence_md": f"evidence-{appliance.name}-{inventory.change.ticket}.md",
+        "upgrade_log": f"{procedure.install_dir}/var/logs/inplaceupgradeum-*",
+    }
+    manifest = manifest_for(appliance, inventory, procedure, main)
+    agent = _agent(manifest)
+    values["agent_sha256"] = agent.sha256
+    binder = _Binder(procedure, values)
+    steps = tuple(binder.step(step, counter.next()) for step in procedure.steps)
+    certificates = binder.step(procedure.certificates, "")
+    # The certificate estimate is per metered server; with none listed, one pass over the UI.
+    estimate = sum(s.estimate_minutes for s in steps if s.phase == "window") + (
+        certificates.estimate_minutes * max(1, len(appliance.metered_servers))
+    )
+    backout_steps = tuple(
+        binder.step(step, f"B{index}") for index, step in enumerate(procedure.backout.steps, 1)
+    )
+    return Hop(
+        procedure=procedure,
+        source_version=source,
+        target_version=procedure.target_version,
+        bundle=bundle,
+        steps=steps,
+        certificates=certificates,
+        backout=Backout(
+            procedure.backout.when,
+            binder.text(procedure.backout.snapshot_until).plain,
+            backout_steps,
+            procedure.backout.estimate_minutes,
+        ),
+        cleanup=binder.step(procedure.cleanup, ""),
+        agent=agent,
+        snapshot_name=snapshot_name,
+        estimate_minutes=estimate,
+    )
+
+
+def manifest_for(
+    appliance: Appliance, inventory: Inventory, procedure: Procedure, bundle: BundleItem
+) -> dict[str, str]:
+    """The agent's manifest: values only, in the order of the agent's contract."""
+    settings = procedure.agent
+    return {
+        "manifest_version": "1",
+        "appliance": appliance.name,
+        "host": appliance.host,
+        "ticket": inventory.change.ticket,
+        "inventory_version": str(appliance.version),
+        "supported_sources": " ".join(str(s) for s in procedure.sources),
+        "target": procedure.target,
+        "install_dir": procedure.install_dir,
+        "backup_dir": procedure.backup_dir,
+        "state_dir": STATE_DIR,
+        "bundle_file": bundle.name,
+        "bundle_sha256": bundle.sha256,
+        "reboot_required": "yes" if settings.reboot_required else "no",
+        "free_space_factor": str(settings.free_space_factor),
+        "free_space_min_mb": str(settings.free_space_min_mb),
+        "status_timeout": str(settings.status_timeout_seconds),
+        "ssh_service_manager": settings.ssh_service_manager,
+        "version_files": " ".join(settings.version_files),
+        "snapshot": appliance.snapshot or "",
+        "metered_servers": " ".join(appliance.metered_servers),
+        "generator": GENERATOR,
+    }
+
+
+def _agent(manifest: Mapping[str, str]) -> AgentFile:
+    from umrunbook.agentfile import build_agent
+
+    text = build_agent(manifest)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return AgentFile(AGENT_FILE, text, digest, tuple(manifest.items()))
+
+
+class _Binder:
+    """Fills a procedure's placeholders with one appliance's values."""
+
+    def __init__(self, procedure: Procedure, values: Mapping[str, str]) -> None:
+        self.procedure = procedure
+        self.values = values
+
+    def value(self, name: str) -> str:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise CatalogueError(f"{self.procedure.file}: unknown placeholder {{{name}}}") from None
+
+    def text(self, template: str) -> Text:
+        segments: list[tuple[str, bool]] = []
+        position = 0
+        for match in PLACEHOLDER.finditer(template):
+            if match.start() > position:
+                segments.append((template[position : match.start()], False))
+            segments.append((self.value(match.group(1)), True))
+            position = match.end()
+        if position < len(template):
+            segments.append((template[position:], False))
+        return Text(tuple(segments))
+
+    def command(self, line: str, shell: str) -> str:
+        quote = _QUOTERS[shell]
+        return PLACEHOLDER.sub(lambda m: quote(self.value(m.group(1))), line)
+
+    def step(self, step: Step, number: str) -> PlannedStep:
+        return PlannedStep(
+            number=number,
+            id=step.id,
+            title=step.title,
+            phase=step.phase,
+            where=step.where,
+            where_label=PLACES[step.where],
+            by=step.by,
+            text=self.text(step.text),
+            commands=tuple(
+                Commands(
+                    block.shell, tuple(self.command(line, block.shell) for line in block.lines)
+                )
+                for block in step.commands
+            ),
+            agent_runs=tuple(self.command(line, "sh") for line in step.agent_runs),
+            expect=self.text(step.expect),
+            if_not=self.text(step.if_not),
+            estimate_minutes=step.estimate_minutes,
+            source=self.procedure.reference(step.source),
+            source_note=step.source_note,
+        )
+
+
+def _quote_powershell(value: str) -> str:
+    if value and all(c.isalnum() or c in "._-/:\\" for c in value):
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _quote_cmd(value: str) -> str:
+    if value and all(c.isalnum() or c in "._-\\:" for c in value):
+        return value
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _quote_sh(value: str) -> str:
+    # Values inside quotes the catalogue already wrote (echo '<sha>  file') are safe
+    # characters only; everything else is quoted for a POSIX shell.
+    return shlex.quote(value)
+
+
+_QUOTERS = {"sh": _quote_sh, "powershell": _quote_powershell, "cmd": _quote_cmd}

@@ -1,0 +1,1 @@
+"""Jinja2 and Typst templates (package data)."""
