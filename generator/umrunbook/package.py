@@ -63,6 +63,7 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
             files[f"{name}/runbook.{fmt}"] = _document(fmt)(plan, markdown_text, options)
     for hop in plan.hops:
         files[f"{name}/agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
+    files.update(_transfer_files(plan))
     return files
 
 
@@ -73,10 +74,37 @@ def _face(fmt: str) -> Callable[[Plan, RenderOptions], str]:
 
 
 def _document(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
-    raise UserError(
-        f"--format {fmt}: the {fmt.upper()} runbook is not available in this version yet; "
-        "use --format md"
-    )
+    """The renderer of one document format, imported only when that format is asked for."""
+    try:
+        if fmt == "html":
+            from umrunbook.html import render_html
+
+            return render_html
+        from umrunbook.pdf import render_pdf
+
+        return render_pdf
+    except ImportError:
+        raise UserError(
+            f"--format {fmt}: the {fmt.upper()} runbook is not available in this version yet; "
+            "use --format md"
+        ) from None
+
+
+def _transfer_files(plan: Plan) -> dict[str, bytes]:
+    """WinSCP and OpenSSH files for the appliance, keyed by path inside the package."""
+    try:
+        from umrunbook.transfer import transfer_files
+    except ImportError:
+        return {}
+    return transfer_files(plan)
+
+
+def _fleet_index(plans: Sequence[Plan], files: dict[str, bytes]) -> dict[str, bytes]:
+    try:
+        from umrunbook.index import render_index
+    except ImportError:
+        return {}
+    return {"index.html": render_index(plans, files)}
 
 
 def fleet_csv(plans: Sequence[Plan]) -> bytes:
@@ -105,6 +133,7 @@ def package_files(plans: Sequence[Plan], options: RenderOptions) -> dict[str, by
     for plan in plans:
         files.update(appliance_files(plan, options))
     files["fleet.csv"] = fleet_csv(plans)
+    files.update(_fleet_index(plans, files))
     return files
 
 

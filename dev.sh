@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The project's one entry point for developers and CI.
+#   ./dev.sh demo    set up, then render the built-in example fleet into dist/runbooks
+#   ./dev.sh test    set up (Python, and as root the Debian packages the real-part tests use),
+#                    then lint, type-check and run every test
+#   ./dev.sh lint    ruff, mypy, shellcheck
+#   ./dev.sh bench   the benchmarks under bench/
+set -Eeuo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+readonly VENV=.venv
+# What the tests drive for real: a browser, an SSH server, PDF and shell checkers.
+readonly SYSTEM_PACKAGES=(
+  chromium openssh-server openssh-client shellcheck qpdf poppler-utils cmark-gfm
+  default-jre-headless nodejs npm util-linux dash
+)
+
+say() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+setup_python() {
+  if [[ ! -x $VENV/bin/python ]]; then
+    say "creating the virtualenv in $VENV"
+    python3 -m venv "$VENV"
+  fi
+  # Reinstall only when the project's metadata changed since the last install.
+  if [[ ! -f $VENV/.installed || pyproject.toml -nt $VENV/.installed ]]; then
+    say "installing umrunbook and its development tools"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -e '.[dev]'
+    touch "$VENV/.installed"
+  fi
+}
+
+setup_system() {
+  local missing=()
+  local package
+  for package in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$package")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages (run as root to install them): ${missing[*]}"
+  fi
+}
+
+setup_node() {
+  local dir=tests/node
+  [[ -f $dir/package.json ]] || return 0
+  if [[ ! -d $dir/node_modules || $dir/package.json -nt $dir/node_modules ]]; then
+    say "installing the browser-test packages in $dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent
+    touch "$dir/node_modules"
+  fi
+}
+
+lint() {
+  "$VENV/bin/ruff" check .
+  "$VENV/bin/ruff" format --check .
+  "$VENV/bin/mypy"
+  local scripts=()
+  mapfile -t scripts < <(git ls-files '*.sh' 2>/dev/null || find . -name '*.sh' -not -path './.venv/*')
+  if command -v shellcheck >/dev/null; then
+    shellcheck "${scripts[@]}"
+  else
+    say "shellcheck is not installed: shell scripts were not checked"
+    return 1
+  fi
+}
+
+main() {
+  local command=${1:-}
+  shift || true
+  case $command in
+    demo)
+      setup_python
+      "$VENV/bin/umrunbook" render "$@"
+      say "the change package is in dist/runbooks (open dist/runbooks/index.html)"
+      ;;
+    test)
+      setup_system
+      setup_python
+      setup_node
+      lint
+      "$VENV/bin/python" -m pytest "$@"
+      ;;
+    lint)
+      setup_python
+      lint
+      ;;
+    bench)
+      setup_python
+      local script
+      for script in bench/*.py; do "$VENV/bin/python" "$script" "$@"; done
+      ;;
+    *)
+      sed -n '2,7p' "$0" >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

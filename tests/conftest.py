@@ -1,0 +1,55 @@
+"""Shared test helpers: real tools are required in CI and skipped with a reason elsewhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Output of the example fleet is dated by SOURCE_DATE_EPOCH so that golden files hold.
+FIXED_EPOCH = "1764000000"
+
+
+def need(*tools: str) -> None:
+    """Skip (with the reason printed) when a real tool is missing; in CI, fail instead."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if not missing:
+        return
+    message = f"needs {', '.join(missing)} (installed by ./dev.sh test as root)"
+    if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        message = "needs root (a private mount namespace)"
+        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def umrunbook(args: Sequence[str], cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process, as a user would."""
+    full_env = {**os.environ, "SOURCE_DATE_EPOCH": FIXED_EPOCH, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "umrunbook", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+@pytest.fixture
+def example_inventory_file(tmp_path: Path) -> Path:
+    """The example inventory written by `umrunbook init` into a temporary folder."""
+    from umrunbook.example import example_text
+
+    path = tmp_path / "inventory.yaml"
+    path.write_text(example_text(), encoding="utf-8")
+    return path
