@@ -1,0 +1,174 @@
+"""The per-appliance agent file: the packaged bash source plus a manifest of values.
+
+The agent reads its manifest by reading its own file line by line (``#@ key=value``), never by
+sourcing it, so a value is only ever data. The last manifest line, ``self_sha256``, is the SHA-256
+of the whole file without that one line: the agent checks it before doing anything else.
+
+The agent's evidence JSON carries a ``digest``; :func:`verify_evidence_digest` checks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from importlib import resources
+
+__all__ = [
+    "AGENT_FILE_NAME",
+    "EVIDENCE_SCHEMA",
+    "MANIFEST_KEYS",
+    "MANIFEST_VERSION",
+    "agent_source",
+    "build_agent",
+    "evidence_digest",
+    "parse_manifest",
+    "verify_evidence_digest",
+]
+
+AGENT_FILE_NAME = "um-upgrade-agent.sh"
+MANIFEST_VERSION = "1"
+EVIDENCE_SCHEMA = "umrunbook-agent-evidence/1"
+
+#: The manifest keys, in the order they appear in the agent (the agent checks this order).
+MANIFEST_KEYS: tuple[str, ...] = (
+    "manifest_version",
+    "appliance",
+    "host",
+    "ticket",
+    "inventory_version",
+    "supported_sources",
+    "target",
+    "install_dir",
+    "backup_dir",
+    "state_dir",
+    "bundle_file",
+    "bundle_sha256",
+    "reboot_required",
+    "free_space_factor",
+    "free_space_min_mb",
+    "status_timeout",
+    "ssh_service_manager",
+    "version_files",
+    "snapshot",
+    "metered_servers",
+    "generator",
+    "self_sha256",
+)
+
+_PLACEHOLDER = "#@@MANIFEST@@\n"
+_SELF_KEY = "self_sha256"
+_SELF_PREFIX = "#@ self_sha256="
+_END_MARKER = "# end of um-upgrade-agent.sh\n"
+
+_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
+    "manifest_version": (re.compile(r"1"), f"must be {MANIFEST_VERSION}"),
+    "appliance": (
+        re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"),
+        "must be a host-name label",
+    ),
+    "host": (re.compile(r"[A-Za-z0-9.:-]+"), "must be a host name or an IP address"),
+    "ticket": (re.compile(r".+"), "must not be empty"),
+    "inventory_version": (re.compile(r"[0-9]+(\.[0-9]+)*(-\S+)?"), "must be a version"),
+    "supported_sources": (re.compile(r".*\S.*"), "must name at least one source"),
+    "target": (re.compile(r"[0-9]+(\.[0-9]+)*"), "must be a version"),
+    "install_dir": (re.compile(r"/\S*"), "must be an absolute path"),
+    "backup_dir": (re.compile(r"/\S*"), "must be an absolute path"),
+    "state_dir": (re.compile(r"/\S*"), "must be an absolute path"),
+    "bundle_file": (re.compile(r"[A-Za-z0-9._-]+"), "must match ^[A-Za-z0-9._-]+$"),
+    "bundle_sha256": (re.compile(r"[0-9a-f]{64}"), "must be 64 lowercase hex digits"),
+    "reboot_required": (re.compile(r"yes|no"), "must be yes or no"),
+    "free_space_factor": (re.compile(r"[0-9]+"), "must be a whole number"),
+    "free_space_min_mb": (re.compile(r"[0-9]+"), "must be a whole number"),
+    "status_timeout": (re.compile(r"[0-9]+"), "must be a whole number of seconds"),
+    "ssh_service_manager": (re.compile(r"service|systemctl"), "must be service or systemctl"),
+}
+
+
+def agent_source() -> str:
+    """The packaged agent source (no manifest yet)."""
+    text = (resources.files("umrunbook.agent") / AGENT_FILE_NAME).read_text(encoding="utf-8")
+    if "\r" in text:
+        raise RuntimeError(f"the packaged {AGENT_FILE_NAME} has CR characters: reinstall umrunbook")
+    if text.count(_PLACEHOLDER) != 1 or not text.endswith(_END_MARKER):
+        raise RuntimeError(f"the packaged {AGENT_FILE_NAME} is damaged: reinstall umrunbook")
+    return text
+
+
+def _validate(manifest: Mapping[str, str]) -> dict[str, str]:
+    unknown = sorted(set(manifest) - set(MANIFEST_KEYS))
+    if unknown:
+        raise ValueError(f"agent manifest: unknown key(s): {', '.join(unknown)}")
+    missing = [k for k in MANIFEST_KEYS if k != _SELF_KEY and k not in manifest]
+    if missing:
+        raise ValueError(f"agent manifest: missing key(s): {', '.join(missing)}")
+    values: dict[str, str] = {}
+    for key in MANIFEST_KEYS:
+        if key == _SELF_KEY:
+            continue
+        value = manifest[key]
+        if not isinstance(value, str):
+            raise ValueError(f"agent manifest: {key}: must be a string, not {type(value).__name__}")
+        for bad, name in (("\n", "a newline"), ("\r", "a carriage return"), ("\0", "a NUL")):
+            if bad in value:
+                raise ValueError(f"agent manifest: {key}: value contains {name}: {value!r}")
+        check = _CHECKS.get(key)
+        if check is not None and not check[0].fullmatch(value):
+            raise ValueError(f"agent manifest: {key}: {check[1]} (got {value!r})")
+        values[key] = value
+    return values
+
+
+def build_agent(manifest: Mapping[str, str]) -> str:
+    """The finished agent for one appliance: source, manifest block and self-hash (LF line ends).
+
+    ``manifest`` holds every key of :data:`MANIFEST_KEYS` except ``self_sha256`` (computed here;
+    a value given for it is ignored). Raises ``ValueError`` for a missing or unknown key, a value
+    with a newline, CR or NUL, or a value the agent would refuse.
+    """
+    values = _validate(manifest)
+    source = agent_source()
+    block = "".join(f"#@ {key}={values[key]}\n" for key in MANIFEST_KEYS if key != _SELF_KEY)
+    without_self = source.replace(_PLACEHOLDER, block + "\0SELF\0", 1)
+    digest = hashlib.sha256(without_self.replace("\0SELF\0", "").encode("utf-8")).hexdigest()
+    return without_self.replace("\0SELF\0", f"{_SELF_PREFIX}{digest}\n")
+
+
+def parse_manifest(agent_text: str) -> dict[str, str]:
+    """The manifest of a finished agent, read as the agent reads it."""
+    values: dict[str, str] = {}
+    for line in agent_text.split("\n"):
+        if line.startswith("#@ ") and "=" in line:
+            key, _, value = line[3:].partition("=")
+            values[key] = value
+    return values
+
+
+def evidence_digest(text: str) -> str:
+    """SHA-256 (hex) of evidence JSON text whose digest value is the empty string."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_DIGEST_RE = re.compile(r'"digest": "sha256:([0-9a-f]{64})"')
+
+
+def verify_evidence_digest(text: str) -> bool:
+    """True when the agent's evidence JSON text is intact.
+
+    The digest is ``"sha256:" + hex(SHA-256(T))`` where T is the file's exact text (UTF-8) with
+    the one ``"digest": "sha256:<hex>"`` member replaced by ``"digest": ""``.
+    """
+    found: list[str] = [m.group(1) for m in _DIGEST_RE.finditer(text)]
+    if len(found) != 1:
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(data, dict) or data.get("digest") != f"sha256:{found[0]}":
+        return False
+    if data.get("schema") != EVIDENCE_SCHEMA:
+        return False
+    blank = _DIGEST_RE.sub('"digest": ""', text, count=1)
+    return evidence_digest(blank) == found[0]
