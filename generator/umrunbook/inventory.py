@@ -361,7 +361,7 @@ class _Reader:
         }
         for key, node in raw.items():
             lines[key] = node.line
-            name = f"{where}.{key}"
+            name = f"{where}.{key}" if where else key
             if key == "metered_servers":
                 servers = self.servers(node, name, file)
                 failed |= servers is None
