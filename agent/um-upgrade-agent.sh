@@ -10,6 +10,7 @@ UM_SELF="${BASH_SOURCE[0]:-}" #
 if [ -z "$UM_SELF" ] || [ ! -f "$UM_SELF" ] || [ ! -r "$UM_SELF" ]; then echo "um-upgrade-agent: FAIL: run this agent as a file (bash um-upgrade-agent.sh COMMAND), not from a pipe" >&2; exit 2; fi #
 UM_TEXT="$(< "$UM_SELF")" #
 if [[ "$UM_TEXT" == *$'\r'* ]]; then printf '%s\n' "um-upgrade-agent: INTEGRITY: $UM_SELF has Windows (CRLF) line endings: it was transferred in text mode, which changes the file." "Upload it again in BINARY mode (WinSCP: Preferences > Transfer > Binary; scp/sftp always copy binary), check it with sha256sum -c as the runbook shows, then run it again." >&2; exit 4; fi #
+if [[ "$UM_TEXT" != *$'\n''# end of um-upgrade-agent.sh' ]]; then printf '%s\n' "um-upgrade-agent: INTEGRITY: $UM_SELF is truncated: its last line is not the end marker (the transfer stopped early)." "Upload it again (binary mode), check it with sha256sum -c as the runbook shows, then run it again." >&2; exit 4; fi #
 unset UM_TEXT #
 
 set -Eeuo pipefail
@@ -954,6 +955,9 @@ preflight_snapshot() {
     state_set snapshot "$OPT_SNAPSHOT" snapshot_confirmed_by "--snapshot"
     SNAPSHOT_OK=1
     check PASS "snapshot" "confirmed with --snapshot: \"$OPT_SNAPSHOT\" (recorded; it is the backout)"
+  elif [[ -n "$(state_get snapshot)" && "$(state_get snapshot_confirmed_by)" != "--yes"* ]]; then
+    SNAPSHOT_OK=1
+    check PASS "snapshot" "confirmed earlier ($(state_get snapshot_confirmed_by), preflight at $(state_get preflight_at)): \"$(state_get snapshot)\""
   elif ((ASSUME_YES)); then
     if [[ -n "${M[snapshot]}" ]]; then
       state_set snapshot "${M[snapshot]}" snapshot_confirmed_by "--yes"

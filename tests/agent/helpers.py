@@ -1,0 +1,139 @@
+"""Helpers for the agent's tests: a simulated appliance with a generated agent on it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need, need_root
+from umrunbook.agentfile import build_agent
+from umrunbook.simulator import (
+    ApplianceSpec,
+    SimulatedAppliance,
+    SimulatorUnavailable,
+    check_simulator_available,
+)
+
+TICKET = "CHG0012345"
+APPLIANCE = "um-ams-01"
+
+
+def require_simulator() -> None:
+    """Skip (fail in CI) when this machine cannot run the simulated appliance."""
+    need_root()
+    need("unshare")
+    try:
+        check_simulator_available()
+    except SimulatorUnavailable as error:
+        pytest.skip(str(error))
+
+
+def manifest_for(bundle_sha256: str, **overrides: str) -> dict[str, str]:
+    """A 4.3 manifest for um-ams-01, as the generator would write it."""
+    values = {
+        "manifest_version": "1",
+        "appliance": APPLIANCE,
+        "host": "um-ams-01.corp.example",
+        "ticket": TICKET,
+        "inventory_version": "4.2.0",
+        "supported_sources": "4.1.x 4.2.x",
+        "target": "4.3",
+        "install_dir": "/opt/vmware/cloudusagemetering",
+        "backup_dir": "/opt/vmware/cloudusagemetering-old",
+        "state_dir": "/var/lib/um-upgrade-agent",
+        "bundle_file": "ums-system-upgrade.shar",
+        "bundle_sha256": bundle_sha256,
+        "reboot_required": "yes",
+        "free_space_factor": "3",
+        "free_space_min_mb": "16",
+        "status_timeout": "5",
+        "ssh_service_manager": "service",
+        "version_files": "platform/conf/env.properties",
+        "snapshot": "vc01 / DC1 / um-ams-01",
+        "metered_servers": "vc01.corp.example vcd01.corp.example",
+        "generator": "umrunbook 0.1.0",
+    }
+    values.update(overrides)
+    return values
+
+
+@dataclass
+class Rig:
+    """A simulated appliance with this appliance's agent uploaded into its install folder."""
+
+    app: SimulatedAppliance
+    manifest: dict[str, str]
+    text: str
+
+    def agent(self, *args: str, from_state: bool = False, timeout: float = 60) -> Result:
+        return Result(self.app.agent(*args, from_state=from_state, timeout=timeout))
+
+    def state(self) -> dict[str, str]:
+        run_dir = self.app.state_dir / f"run-{self.manifest['appliance']}-{TICKET}"
+        path = run_dir / "state"
+        if not path.exists():
+            return {}
+        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        return dict(pairs)
+
+    def evidence_path(self, ext: str = "json") -> Path:
+        name = f"evidence-{self.manifest['appliance']}-{self.manifest['ticket']}.{ext}"
+        return self.app.state_dir / name
+
+    def evidence(self) -> dict[str, object]:
+        data = json.loads(self.evidence_path().read_text(encoding="utf-8"))
+        assert isinstance(data, dict)
+        return data
+
+    def bundle_ran(self) -> bool:
+        logs = list(self.app.vmware.rglob("inplaceupgradeum-*"))
+        return bool(logs) or (self.app.sim_dir / "upgraded").exists()
+
+
+@dataclass
+class Result:
+    proc: subprocess.CompletedProcess[str]
+
+    @property
+    def code(self) -> int:
+        return self.proc.returncode
+
+    @property
+    def out(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+    def line(self, result: str, check: str) -> str:
+        """The one PASS/WARN/FAIL line of a check (fails the test when absent)."""
+        for text in self.out.splitlines():
+            if text.startswith(f"{result} ") and text[6:].startswith(check):
+                return text
+        raise AssertionError(f"no '{result} {check}' line in:\n{self.out}")
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\n{self.out}"
+
+
+def make_rig(root: Path, spec: ApplianceSpec | None = None, **overrides: str) -> Rig:
+    """Builds a simulated appliance and uploads a generated agent into it."""
+    require_simulator()
+    app = SimulatedAppliance.create(root, spec)
+    manifest = manifest_for(app.bundle_sha256, **overrides)
+    text = build_agent(manifest)
+    app.put_agent(text)
+    return Rig(app, manifest, text)
+
+
+def upgraded_and_rebooted(rig: Rig) -> None:
+    """Runs upgrade --yes and the reboot, asserting both went as planned."""
+    result = rig.agent("upgrade", "--yes")
+    assert result.code == 0, result
+    rig.app.reboot()
+
+
+def have_shellcheck() -> bool:
+    return shutil.which("shellcheck") is not None

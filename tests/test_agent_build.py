@@ -1,0 +1,150 @@
+"""The agent file as generated: manifest block, self-hash, refusals, shellcheck, bash level."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from tests.agent.helpers import manifest_for
+from tests.conftest import need
+from umrunbook.agentfile import (
+    MANIFEST_KEYS,
+    agent_source,
+    build_agent,
+    parse_manifest,
+    verify_evidence_digest,
+)
+
+SHA = "ab" * 32
+SIMULATOR = Path(str(resources.files("umrunbook.simulator")))
+
+
+def test_manifest_block_holds_every_key_in_order() -> None:
+    text = build_agent(manifest_for(SHA))
+    keys = [line[3:].split("=", 1)[0] for line in text.splitlines() if line.startswith("#@ ")]
+    assert tuple(keys) == MANIFEST_KEYS
+    assert parse_manifest(text)["bundle_sha256"] == SHA
+    assert "\r" not in text and text.endswith("# end of um-upgrade-agent.sh\n")
+
+
+def test_self_sha256_covers_the_file_without_its_own_line() -> None:
+    text = build_agent(manifest_for(SHA))
+    self_line = next(line for line in text.splitlines() if line.startswith("#@ self_sha256="))
+    without = text.replace(self_line + "\n", "")
+    assert hashlib.sha256(without.encode()).hexdigest() == self_line.split("=", 1)[1]
+
+
+def test_values_are_kept_verbatim() -> None:
+    hostile = "$(touch /tmp/pwned) `id` ; rm -rf / \"'<script>"
+    text = build_agent(manifest_for(SHA, snapshot=hostile))
+    assert parse_manifest(text)["snapshot"] == hostile
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\0b"])
+def test_refuses_line_breaks_and_nul(bad: str) -> None:
+    with pytest.raises(ValueError, match="snapshot"):
+        build_agent(manifest_for(SHA, snapshot=bad))
+
+
+def test_refuses_unknown_and_missing_keys() -> None:
+    with pytest.raises(ValueError, match="unknown key"):
+        build_agent({**manifest_for(SHA), "command": "reboot"})
+    manifest = manifest_for(SHA)
+    del manifest["ticket"]
+    with pytest.raises(ValueError, match=r"missing key.*ticket"):
+        build_agent(manifest)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("bundle_file", "../etc/passwd"),
+        ("bundle_sha256", "AB" * 32),
+        ("reboot_required", "maybe"),
+        ("free_space_factor", "3x"),
+        ("install_dir", "opt/vmware"),
+        ("ssh_service_manager", "rc"),
+    ],
+)
+def test_refuses_values_the_agent_would_refuse(key: str, value: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        build_agent({**manifest_for(SHA), key: value})
+
+
+def test_given_self_sha256_is_recomputed() -> None:
+    text = build_agent({**manifest_for(SHA), "self_sha256": "0" * 64})
+    assert parse_manifest(text)["self_sha256"] != "0" * 64
+
+
+def test_source_alone_refuses_to_run(tmp_path: Path) -> None:
+    path = tmp_path / "um-upgrade-agent.sh"
+    path.write_text(agent_source())
+    result = subprocess.run(["bash", str(path), "help"], capture_output=True, text=True)
+    assert result.returncode == 4
+    assert "agent's source" in result.stderr
+
+
+def test_help_runs_anywhere(tmp_path: Path) -> None:
+    path = tmp_path / "um-upgrade-agent.sh"
+    path.write_text(build_agent(manifest_for(SHA)))
+    result = subprocess.run(["bash", str(path), "help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "preflight" in result.stdout and "Exit codes" in result.stdout
+    usage = subprocess.run(["bash", str(path), "frobnicate"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "unknown command" in usage.stderr
+    usage = subprocess.run(
+        ["bash", str(path), "verify", "--timeout", "soon"], capture_output=True, text=True
+    )
+    assert usage.returncode == 2 and "--timeout" in usage.stderr
+
+
+def test_run_with_sh_says_to_use_bash(tmp_path: Path) -> None:
+    need("dash")
+    path = tmp_path / "um-upgrade-agent.sh"
+    path.write_text(build_agent(manifest_for(SHA)))
+    result = subprocess.run(["dash", str(path), "help"], capture_output=True, text=True)
+    assert result.returncode == 2 and "bash" in result.stderr
+
+
+def test_shellcheck_clean() -> None:
+    need("shellcheck")
+    scripts = [Path("agent/um-upgrade-agent.sh"), *sorted(SIMULATOR.glob("*.sh"))]
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        ["shellcheck", *(str(p if p.is_absolute() else root / p) for p in scripts)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+    built = build_agent(manifest_for(SHA))
+    result = subprocess.run(["shellcheck", "-"], input=built, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+# Features newer than bash 4.2 (the oldest bash the agent supports).
+NEWER_THAN_4_2 = {
+    r"\$\{[A-Za-z_][A-Za-z_0-9]*(\[[^]]*\])?@[QEPAKaUuLk]\}": "${var@op} (4.4)",
+    r"\b(declare|local|typeset)\s+-n\b": "namerefs (4.3)",
+    r"\bmapfile\s+-d\b|\breadarray\s+-d\b": "mapfile -d (4.4)",
+    r"\bwait\s+-n\b": "wait -n (4.3)",
+    r"\$\{?EPOCH(SECONDS|REALTIME)": "EPOCHSECONDS (5.0)",
+    r"\$\{[A-Za-z_][A-Za-z_0-9]*\[-[0-9]+\]\}": "negative subscripts (4.3)",
+    r"\bBASH_ARGV0\b|\bSRANDOM\b": "bash 5 variables",
+}
+
+
+def test_uses_bash_4_2_features_at_most() -> None:
+    text = agent_source()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    found = [what for pattern, what in NEWER_THAN_4_2.items() if re.search(pattern, code)]
+    assert not found
+
+
+def test_evidence_digest_rejects_damage() -> None:
+    assert not verify_evidence_digest("not json")
+    assert not verify_evidence_digest('{"schema": "x", "digest": ""}')
