@@ -128,6 +128,46 @@ def check(
     width = max(len(p.appliance.name) for p in plans)
     for plan in plans:
         typer.echo(f"  {plan.appliance.name:<{width}}  {plan.route_text:<16}  {plan.state}")
+    from umrunbook.ticket import timing
+
+    when = timing(plans, loaded.change)
+    if not when.fits:
+        line = loaded.lines.get("change.window.end")
+        typer.echo(f"warning: {inventory}:{line}: change.window: {when.warning()}", err=True)
+
+
+@app.command()
+@_handle_errors
+def ticket(
+    inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).")],
+    only: Annotated[
+        str | None, typer.Option("--only", help="The change for this appliance alone.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="text (to paste) or json (ServiceNow field names).")
+    ] = "text",
+) -> None:
+    """Print the change request's fields: plans, window, risk and the affected items."""
+    import json
+
+    from umrunbook.catalogue import load_catalogue
+    from umrunbook.inventory import load_inventory
+    from umrunbook.package import select
+    from umrunbook.planning import plan_fleet
+    from umrunbook.ticket import render_text, ticket_fields, timing
+
+    if output not in ("text", "json"):
+        raise UserError(f"--format {output!r}: choose text or json")
+    loaded = load_inventory(inventory)
+    plans = select(plan_fleet(loaded, load_catalogue()), [only] if only else [])
+    try:
+        fields = ticket_fields(plans, loaded.change)
+    except ValueError as exc:
+        raise UserError(f"{inventory}: {exc}") from None
+    if output == "json":
+        typer.echo(json.dumps(fields, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_text(fields, timing(plans, loaded.change)), nl=False)
 
 
 @app.command()

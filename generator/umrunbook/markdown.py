@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
+from umrunbook.humanize import duration
 from umrunbook.plan import Plan, Text
 from umrunbook.templating import template_loader
 
@@ -69,13 +70,6 @@ def when(moment: datetime) -> str:
 
 def when_utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def duration(minutes: int) -> str:
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{rest} min"
-    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
 
 
 def _finalize(value: Any) -> Any:
