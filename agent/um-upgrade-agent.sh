@@ -588,7 +588,7 @@ read_installed_version() {
       VERSION_DETAIL+="${VERSION_DETAIL:+; }$file: not found"
       continue
     fi
-    local -a pref=() pref_where=() other=() other_where=()
+    local -a pref=() pref_where=() other=()
     while IFS= read -r line || [[ -n "$line" ]]; do
       line=${line%$'\r'}
       [[ "$line" =~ ^[[:space:]]*[#!] ]] && continue
@@ -600,8 +600,7 @@ read_installed_version() {
           pref+=("$val")
           pref_where+=("$file ($key)")
         else
-          other+=("$val")
-          other_where+=("$file ($key)")
+          other+=("$key=$val")
         fi
       elif [[ "$line" =~ $re_plain ]]; then
         pref+=("${BASH_REMATCH[1]}")
@@ -612,8 +611,9 @@ read_installed_version() {
       found=("${pref[@]}")
       where=("${pref_where[@]}")
     elif ((${#other[@]} > 0)); then
-      found=("${other[@]}")
-      where=("${other_where[@]}")
+      # Other keys (java.version, db.version...) are some component's version: never taken.
+      VERSION_DETAIL+="${VERSION_DETAIL:+; }$file: no product version key, only ${other[*]} (not taken)"
+      continue
     else
       VERSION_DETAIL+="${VERSION_DETAIL:+; }$file: no version in it"
       continue
