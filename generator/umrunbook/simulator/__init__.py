@@ -73,6 +73,7 @@ class ApplianceSpec:
     bundle: BundleBehaviour = "ok"
     swap: SwapTiming = "reboot"  # 4.3: at the reboot; 4.2: when the bundle ends
     old_backup: bool = False  # an earlier upgrade's cloudusagemetering-old exists
+    bundle_file: str = BUNDLE_FILE  # the fake bundle's name in the install folder
 
 
 def _data(name: str) -> str:
@@ -145,7 +146,7 @@ class SimulatedAppliance:
 
     @property
     def bundle_path(self) -> Path:
-        return self.install_dir / BUNDLE_FILE
+        return self.install_dir / self.spec.bundle_file
 
     @property
     def bundle_sha256(self) -> str:
