@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
@@ -201,10 +202,21 @@ def render(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Render only this appliance (repeatable).")
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="Parallel processes [default: the number of CPUs]."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Render every appliance, changed or not.")
+    ] = False,
 ) -> None:
-    """Write the change package: runbooks, transfer files and agents for every appliance."""
+    """Write the change package: runbooks, transfer files and agents for every appliance.
+
+    Appliances whose inventory entry, templates and generator version are unchanged since
+    the package in --out was written are kept as they are; --force renders them all.
+    """
     from umrunbook.catalogue import load_catalogue
-    from umrunbook.package import FORMATS, PAPERS, RenderOptions, render_fleet
+    from umrunbook.package import FORMATS, PAPERS, RenderOptions, default_jobs, render_fleet
 
     chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
     wrong = [f for f in chosen if f not in FORMATS]
@@ -215,17 +227,41 @@ def render(
         )
     if paper.lower() not in PAPERS:
         raise UserError(f"--paper {paper!r}: choose a4 or letter")
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs {jobs}: give 1 or more")
     loaded = _load(inventory)
-    result = render_fleet(
-        loaded,
-        load_catalogue(),
-        out,
-        RenderOptions(formats=chosen, paper=paper.lower()),
-        only or (),
-    )
+    with _progress_display(len(only) if only else len(loaded.appliances)) as progress:
+        result = render_fleet(
+            loaded,
+            load_catalogue(),
+            out,
+            RenderOptions(formats=chosen, paper=paper.lower()),
+            only or (),
+            jobs=jobs or default_jobs(),
+            force=force,
+            progress=progress,
+        )
     for plan in result.plans:
-        typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
-    typer.echo(f"Wrote {len(result.files)} files to {out} (index: {out / 'fleet.csv'})")
+        if plan.state != "planned":
+            typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
+    index = out / "index.html" if (out / "index.html").exists() else out / "fleet.csv"
+    typer.echo(
+        f"Wrote {out}: {len(result.rendered)} rendered, {len(result.unchanged)} unchanged, "
+        f"{len(result.files)} files (open {index})"
+    )
+
+
+@contextmanager
+def _progress_display(total: int) -> Iterator[Callable[[str, str], None]]:
+    """A progress bar on a terminal; one plain line per appliance otherwise (logs, CI)."""
+    if not sys.stderr.isatty():
+        yield lambda name, what: typer.echo(f"{name}: {what}", err=True)
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("Rendering", total=total)
+        yield lambda name, what: bar.update(task, advance=1, description=f"{name} {what}")
 
 
 def _load(inventory: Path | None) -> Inventory:

@@ -13,13 +13,21 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from umrunbook import fields
 from umrunbook.errors import InputError, Problem
 from umrunbook.fields import Invalid
-from umrunbook.model import Appliance, BundleSpec, Change, Inventory, Transfer, Upgrade, Window
+from umrunbook.model import (
+    Appliance,
+    BundleSpec,
+    Change,
+    Inventory,
+    Lines,
+    Transfer,
+    Upgrade,
+    Window,
+)
 from umrunbook.yamlsource import Map, Node, Scalar, Seq, YamlError, parse_yaml
 
 APPLIANCE_KEYS = (
@@ -215,7 +223,7 @@ class _Reader:
         if change is None or upgrade is None or transfer is None or appliances is None:
             return None
         return Inventory(
-            str(path), change, upgrade, transfer, appliances, MappingProxyType(dict(self.lines))
+            str(path), change, upgrade, transfer, appliances, Lines(self.lines)
         )
 
     def change(self, top: Map) -> Change | None:
@@ -380,7 +388,7 @@ class _Reader:
                 failed = True
         if failed or any(key not in values for key in _REQUIRED_APPLIANCE_KEYS):
             return None
-        return Appliance(**values, source=file, line=line, lines=MappingProxyType(lines))
+        return Appliance(**values, source=file, line=line, lines=Lines(lines))
 
     def servers(self, node: Node, where: str, file: str) -> tuple[str, ...] | None:
         items: list[tuple[str, int]]

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 
 from umrunbook.hostkeys import HostKey
 from umrunbook.versions import Version
 
 
+class Lines(Mapping[str, int]):
+    """Where each field was written: a read-only mapping that also pickles (for --jobs)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, int] | None = None) -> None:
+        self._items = dict(items or {})
+
+    def __getitem__(self, key: str) -> int:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Lines({self._items!r})"
+
+    def __reduce__(self) -> tuple[type[Lines], tuple[dict[str, int]]]:
+        return (Lines, (self._items,))
+
+
 def _no_lines() -> Mapping[str, int]:
-    return MappingProxyType({})
+    return Lines()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,21 +15,24 @@ from umrunbook.errors import OutputError
 MARKER = "SHA256SUMS"
 
 
-def checksums(files: Mapping[str, bytes]) -> bytes:
-    lines = [
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-    ]
-    return "".join(lines).encode()
+def checksums(digests: Mapping[str, str]) -> bytes:
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items())).encode()
 
 
 def write_package_atomically(
-    out_dir: Path, files: Mapping[str, bytes], executable: frozenset[str] = frozenset()
+    out_dir: Path,
+    files: Mapping[str, bytes],
+    executable: frozenset[str] = frozenset(),
+    kept: Mapping[str, Path] | None = None,
 ) -> None:
     """Write every file into a fresh folder beside out_dir, then swap it into place.
 
-    A failure at any point leaves the previous package as it was. The swap is two renames on
-    one filesystem; in between, out_dir is briefly absent, never half-written.
+    `kept` names files of the previous package carried over as they are (hard links where
+    the filesystem allows). A failure at any point leaves the previous package as it was.
+    The swap is two renames on one filesystem; in between, out_dir is briefly absent, never
+    half-written.
     """
+    kept = kept or {}
     out_dir = out_dir.absolute()
     if out_dir.exists() and not _replaceable(out_dir):
         raise OutputError(
@@ -44,12 +47,14 @@ def write_package_atomically(
         raise OutputError(f"{parent}: cannot create the output folder: {exc.strerror}") from None
     old: Path | None = None
     try:
+        digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         for name, data in files.items():
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             os.chmod(target, 0o755 if name in executable else 0o644)
-        (staging / MARKER).write_bytes(checksums(files))
+        digests.update(_carry_over(kept, staging, out_dir))
+        (staging / MARKER).write_bytes(checksums(digests))
         os.chmod(staging, 0o755)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=parent))
@@ -66,6 +71,32 @@ def write_package_atomically(
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _carry_over(kept: Mapping[str, Path], staging: Path, out_dir: Path) -> dict[str, str]:
+    """Link the kept files into the new package; their digests come from the old SHA256SUMS."""
+    if not kept:
+        return {}
+    old_digests = _old_digests(out_dir)
+    digests = {}
+    for name, source in kept.items():
+        target = staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+        digests[name] = old_digests.get(name) or hashlib.sha256(target.read_bytes()).hexdigest()
+    return digests
+
+
+def _old_digests(out_dir: Path) -> dict[str, str]:
+    try:
+        text = (out_dir / MARKER).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    pairs = (line.split("  ", 1) for line in text.splitlines() if "  " in line)
+    return {name: digest for digest, name in pairs}
 
 
 def _replaceable(out_dir: Path) -> bool:

@@ -1,18 +1,24 @@
-"""The change package: every appliance's documents and files, and the fleet files, as bytes.
+"""The change package: every appliance's documents and files, and the fleet files.
 
-`render_fleet` is the library's entry point; it knows nothing of the command line.
+`render_fleet` is the library's entry point; it knows nothing of the command line. It
+renders appliances in parallel processes, and only those whose inputs changed since the
+package in the output folder was written.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from umrunbook.catalogue import Catalogue
 from umrunbook.errors import UserError
+from umrunbook.fingerprint import plan_fingerprint
 from umrunbook.model import Inventory
 from umrunbook.output import write_package_atomically
 from umrunbook.plan import PLANNED, Plan
@@ -20,6 +26,11 @@ from umrunbook.planning import plan_fleet
 
 FORMATS = ("md", "html", "pdf")
 PAPERS = ("a4", "letter")
+# Written into the package: each appliance's input digest and its files, so that the next
+# render knows what it may keep.
+FINGERPRINTS = ".umrunbook-fingerprints.json"
+
+Progress = Callable[[str, str], None]  # (appliance name, "rendered" or "unchanged")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,8 @@ class RenderResult:
     out_dir: Path
     plans: tuple[Plan, ...]
     files: tuple[str, ...]
+    rendered: tuple[str, ...]
+    unchanged: tuple[str, ...]
 
 
 def select(plans: Sequence[Plan], only: Sequence[str]) -> tuple[Plan, ...]:
@@ -49,13 +62,22 @@ def select(plans: Sequence[Plan], only: Sequence[str]) -> tuple[Plan, ...]:
     return tuple(p for p in plans if p.appliance.name.lower() in wanted)
 
 
+def check_formats(options: RenderOptions) -> None:
+    """Fail before any work when a format's renderer is missing."""
+    for fmt in options.formats:
+        if fmt != "md":
+            _document(fmt)
+
+
 def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
     """The files of one appliance, keyed by their path inside the package."""
     if plan.state != PLANNED:
         return {}
+    from umrunbook.markdown import render_markdown
+
     name = plan.appliance.name
     files: dict[str, bytes] = {}
-    markdown_text = _face("md")(plan, options)
+    markdown_text = render_markdown(plan)
     for fmt in options.formats:
         if fmt == "md":
             files[f"{name}/runbook.md"] = markdown_text.encode("utf-8")
@@ -65,12 +87,6 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
         files[f"{name}/agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
     files.update(_transfer_files(plan))
     return files
-
-
-def _face(fmt: str) -> Callable[[Plan, RenderOptions], str]:
-    from umrunbook.markdown import render_markdown
-
-    return lambda plan, _options: render_markdown(plan)
 
 
 def _document(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
@@ -128,17 +144,8 @@ def fleet_csv(plans: Sequence[Plan]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def package_files(plans: Sequence[Plan], options: RenderOptions) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for plan in plans:
-        files.update(appliance_files(plan, options))
-    files["fleet.csv"] = fleet_csv(plans)
-    files.update(_fleet_index(plans, files))
-    return files
-
-
-def executable_files(files: dict[str, bytes]) -> frozenset[str]:
-    return frozenset(name for name in files if name.endswith(".sh"))
+def executable_files(names: Sequence[str]) -> frozenset[str]:
+    return frozenset(name for name in names if name.endswith(".sh"))
 
 
 def render_fleet(
@@ -147,9 +154,112 @@ def render_fleet(
     out_dir: Path,
     options: RenderOptions = RenderOptions(),
     only: Sequence[str] = (),
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> RenderResult:
     """Plan every appliance and write the whole change package, or nothing."""
+    check_formats(options)
     plans = select(plan_fleet(inventory, catalogue), only)
-    files = package_files(plans, options)
-    write_package_atomically(out_dir, files, executable_files(files))
-    return RenderResult(out_dir, plans, tuple(sorted(files)))
+    fingerprints = {p.appliance.name: plan_fingerprint(p, options) for p in plans}
+    previous = {} if force else _previous(out_dir)
+
+    kept: dict[str, Path] = {}
+    to_render: list[Plan] = []
+    unchanged: list[str] = []
+    for plan in plans:
+        name = plan.appliance.name
+        old = previous.get(name)
+        if (
+            old
+            and old.fingerprint == fingerprints[name]
+            and all((out_dir / f).is_file() for f in old.files)
+        ):
+            kept.update({f: out_dir / f for f in old.files})
+            unchanged.append(name)
+            if progress:
+                progress(name, "unchanged")
+        else:
+            to_render.append(plan)
+
+    files: dict[str, bytes] = {}
+    for _name, rendered in _render_all(to_render, options, jobs, progress):
+        files.update(rendered)
+
+    record = {
+        p.appliance.name: {
+            "fingerprint": fingerprints[p.appliance.name],
+            "files": sorted(f for f in [*files, *kept] if f.startswith(f"{p.appliance.name}/")),
+        }
+        for p in plans
+    }
+    fleet_view = {**files, **{f: b"" for f in kept}}
+    files["fleet.csv"] = fleet_csv(plans)
+    files.update(_fleet_index(plans, fleet_view))
+    files[FINGERPRINTS] = json.dumps(record, indent=1, sort_keys=True).encode()
+    names = [*files, *kept]
+    write_package_atomically(out_dir, files, executable_files(names), kept)
+    return RenderResult(
+        out_dir,
+        plans,
+        tuple(sorted(names)),
+        tuple(p.appliance.name for p in to_render),
+        tuple(unchanged),
+    )
+
+
+def _previous(out_dir: Path) -> dict[str, _Record]:
+    """What the package in out_dir was rendered from; nothing usable means render all."""
+    try:
+        data = json.loads((out_dir / FINGERPRINTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    records = {}
+    for name, entry in data.items():
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("fingerprint"), str)
+            and isinstance(entry.get("files"), list)
+            and all(isinstance(f, str) and ".." not in f.split("/") for f in entry["files"])
+        ):
+            records[name] = _Record(entry["fingerprint"], tuple(entry["files"]))
+    return records
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    fingerprint: str
+    files: tuple[str, ...]
+
+
+def _render_one(plan: Plan, options: RenderOptions) -> tuple[str, dict[str, bytes]]:
+    return plan.appliance.name, appliance_files(plan, options)
+
+
+def _render_all(
+    plans: Sequence[Plan], options: RenderOptions, jobs: int, progress: Progress | None
+) -> list[tuple[str, dict[str, bytes]]]:
+    results: list[tuple[str, dict[str, bytes]]] = []
+    if jobs <= 1 or len(plans) <= 1:
+        for plan in plans:
+            results.append(_render_one(plan, options))
+            if progress:
+                progress(plan.appliance.name, "rendered")
+        return results
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
+        futures = [pool.submit(_render_one, plan, options) for plan in plans]
+        for future in as_completed(futures):
+            name, rendered = future.result()
+            results.append((name, rendered))
+            if progress:
+                progress(name, "rendered")
+    return results
+
+
+def default_jobs() -> int:
+    return max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )

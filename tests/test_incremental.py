@@ -1,0 +1,81 @@
+"""render --jobs / --force and incremental re-rendering, through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import umrunbook
+from tests.test_cli import tree
+
+
+def render(inventory: Path, out: Path, *extra: str) -> list[str]:
+    result = umrunbook(["render", str(inventory), "--format", "md", "--out", str(out), *extra])
+    assert result.returncode == 0, result.stderr
+    return sorted(line for line in result.stderr.splitlines() if ": " in line)
+
+
+def test_unchanged_appliances_are_kept_and_changed_ones_rendered(
+    tmp_path: Path, example_inventory_file: Path
+) -> None:
+    out = tmp_path / "pkg"
+    assert render(example_inventory_file, out) == [
+        "um-ams-01: rendered",
+        "um-ams-02: rendered",
+        "um-fra-01: rendered",
+    ]
+    first = tree(out)
+    assert render(example_inventory_file, out) == [
+        "um-ams-01: unchanged",
+        "um-ams-02: unchanged",
+        "um-fra-01: unchanged",
+    ]
+    assert tree(out) == first
+
+    text = example_inventory_file.read_text().replace(
+        "snapshot: vc02 / DC-Frankfurt / um-fra-01", "snapshot: vc03 / DC-Frankfurt / um-fra-01"
+    )
+    example_inventory_file.write_text(text)
+    assert render(example_inventory_file, out) == [
+        "um-ams-01: unchanged",
+        "um-ams-02: unchanged",
+        "um-fra-01: rendered",
+    ]
+    after = tree(out)
+    assert after["um-ams-01/runbook.md"] == first["um-ams-01/runbook.md"]
+    assert after["um-fra-01/runbook.md"] != first["um-fra-01/runbook.md"]
+    assert "vc03 / DC-Frankfurt" in (out / "um-fra-01/runbook.md").read_text()
+
+    assert render(example_inventory_file, out, "--force") == [
+        "um-ams-01: rendered",
+        "um-ams-02: rendered",
+        "um-fra-01: rendered",
+    ]
+
+
+def test_other_options_or_missing_files_render_again(
+    tmp_path: Path, example_inventory_file: Path
+) -> None:
+    out = tmp_path / "pkg"
+    render(example_inventory_file, out)
+    (out / "um-ams-02/runbook.md").unlink()
+    assert render(example_inventory_file, out) == [
+        "um-ams-01: unchanged",
+        "um-ams-02: rendered",
+        "um-fra-01: unchanged",
+    ]
+    assert (out / "um-ams-02/runbook.md").is_file()
+    (out / ".umrunbook-fingerprints.json").write_text("{not json")
+    assert all(line.endswith("rendered") for line in render(example_inventory_file, out))
+    record = json.loads((out / ".umrunbook-fingerprints.json").read_text())
+    assert sorted(record) == ["um-ams-01", "um-ams-02", "um-fra-01"]
+
+
+def test_parallel_output_is_identical_to_serial(
+    tmp_path: Path, example_inventory_file: Path
+) -> None:
+    render(example_inventory_file, tmp_path / "one", "--jobs", "1")
+    render(example_inventory_file, tmp_path / "two", "--jobs", "2")
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+    bad = umrunbook(["render", "--jobs", "0", "--out", str(tmp_path / "x")])
+    assert bad.returncode == 2 and "--jobs 0: give 1 or more" in bad.stderr
