@@ -244,3 +244,17 @@ def test_inventory_text_is_data_everywhere(tmp_path: Path, example_inventory_fil
     agent = (out / "um-ams-01/agent/um-upgrade-agent.sh").read_text()
     assert f"#@ snapshot={hostile}\n" in agent
     assert not marker.exists()
+
+
+def test_rehearse_walks_the_runbook_on_a_simulated_appliance() -> None:
+    from tests.conftest import need, need_root
+
+    need_root()
+    need("unshare")
+    result = umrunbook(["rehearse", "um-fra-01"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "REHEARSAL PASSED: um-fra-01" in result.stdout
+    for command in ("preflight", "upgrade --yes", "verify", "report"):
+        assert command in result.stdout
+    unknown = umrunbook(["rehearse", "um-nope"])
+    assert unknown.returncode == 2 and "no appliance named um-nope" in unknown.stderr

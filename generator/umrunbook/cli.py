@@ -173,6 +173,41 @@ def ticket(
 
 @app.command()
 @_handle_errors
+def rehearse(
+    name: Annotated[str, typer.Argument(help="The appliance to rehearse.")],
+    inventory: Annotated[
+        Path | None,
+        typer.Argument(help="The inventory file; without it, the built-in example fleet."),
+    ] = None,
+) -> None:
+    """Walk one appliance's agent through the whole procedure on a simulated appliance.
+
+    Runs on this workstation (Linux, as root) in a private mount namespace: nothing on the
+    machine is touched, and the real appliance is never contacted.
+    """
+    from umrunbook.catalogue import load_catalogue
+    from umrunbook.package import select
+    from umrunbook.planning import plan_fleet
+    from umrunbook.rehearse import RehearsalUnavailable
+    from umrunbook.rehearse import rehearse as run_rehearsal
+
+    plans = select(plan_fleet(_load(inventory), load_catalogue()), [name])
+    plan = plans[0]
+    if not plan.hops:
+        raise UserError(f"{name}: already at {plan.target.short}: there is nothing to rehearse")
+    code = 0
+    for hop in plan.hops:
+        try:
+            code = run_rehearsal(dict(hop.agent.manifest), sys.stdout)
+        except RehearsalUnavailable as exc:
+            raise UserError(str(exc)) from None
+        if code:
+            break
+    raise typer.Exit(code)
+
+
+@app.command()
+@_handle_errors
 def paths() -> None:
     """List the supported upgrade paths (source versions -> target)."""
     from umrunbook.catalogue import load_catalogue
