@@ -1,0 +1,347 @@
+"""The HTML runbook: the Markdown runbook rendered by markdown-it-py, dressed for a browser.
+
+The Markdown is parsed with raw HTML off, so inventory text can only ever be text. The tokens
+are then reshaped (never the HTML string): headings get ids, each step becomes a card, the
+"Where" of a step a badge, each task-list checkbox a labelled, remembered tick box, and each
+command block gets a copy button. The page is one file: its stylesheet and script are inlined
+and a Content-Security-Policy forbids every request, so it works the same offline, from a
+share or from a mail attachment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, StrictUndefined
+from markupsafe import Markup, escape
+
+from umrunbook.catalogue import PLACES
+from umrunbook.plan import Plan
+from umrunbook.templating import read_template, template_loader
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
+
+    from umrunbook.package import RenderOptions
+
+WHERE_KEYS = {label: key for key, label in PLACES.items()}
+SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
+# Paragraphs that open with one of these bold labels get a class of their own.
+LABELLED = {"Where:": "meta", "Expected:": "expect", "If not:": "if-not"}
+
+# Small line icons for the "where" badges; drawn with currentColor, hidden from screen readers
+# (the badge's text says the same).
+ICONS = {
+    "workstation": '<rect x="2" y="3" width="12" height="8" rx="1"/><path d="M6 14h4M8 11v3"/>',
+    "console": '<rect x="2" y="2.5" width="12" height="11" rx="1"/>'
+    '<path d="M4.5 6l2 2-2 2M8 10h3"/>',
+    "ssh": '<path d="M2 4l4 4-4 4M8 12h6"/>',
+    "webui": '<circle cx="8" cy="8" r="6"/>'
+    '<path d="M2 8h12M8 2c2 2 2 10 0 12M8 2c-2 2-2 10 0 12"/>',
+    "vcenter": '<rect x="2" y="2" width="12" height="5" rx="1"/><rect x="2" y="9" width="12" '
+    'height="5" rx="1"/><path d="M4.5 4.5h1M4.5 11.5h1"/>',
+}
+
+
+@dataclass
+class Heading:
+    level: int
+    id: str
+    text: str
+    where: str = ""
+    children: list[Heading] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    body: str
+    toc: list[Heading]
+    boxes: int
+
+
+def icon(key: str) -> Markup:
+    paths = ICONS.get(key, '<circle cx="8" cy="8" r="5"/>')
+    return Markup(
+        f'<svg class="icon" viewBox="0 0 16 16" aria-hidden="true" focusable="false">{paths}</svg>'
+    )
+
+
+def where_badge(label: str, small: bool = False) -> Markup:
+    key = WHERE_KEYS.get(label, "other")
+    size = " where-small" if small else ""
+    return Markup(
+        f'<span class="where where-{key}{size}">{icon(key)}<span>{escape(label)}</span></span>'
+    )
+
+
+@cache
+def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.tasklists import tasklists_plugin
+
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False, "xhtmlOut": False})
+    md.enable("table")
+    md.use(tasklists_plugin, enabled=True, label=True)
+    md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("where_badge", _render_where)
+    md.add_render_rule("tick_box", _render_tick)
+    md.add_render_rule("table_open", _render_table_open)
+    md.add_render_rule("table_close", _render_table_close)
+    return md
+
+
+def _render_fence(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    shell = token.info.strip().split(" ")[0]
+    name = SHELL_NAMES.get(shell, shell or "Text")
+    language = f' class="language-{escape(shell)}"' if shell else ""
+    return (
+        '<div class="code">'
+        f'<div class="code-bar"><span class="code-lang">{escape(name)}</span>'
+        '<button type="button" class="copy" hidden><span class="copy-state">Copy</span>'
+        f'<span class="vh"> the {escape(name)} commands</span></button></div>'
+        f'<pre tabindex="0"><code{language}>{escape(token.content)}</code></pre></div>\n'
+    )
+
+
+def _render_where(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return str(where_badge(tokens[idx].content))
+
+
+def _render_tick(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    checked = " checked" if token.meta.get("checked") else ""
+    return f'<input type="checkbox" class="tick" id="{token.content}"{checked}>'
+
+
+def _render_table_open(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return '<div class="table-wrap"><table>\n'
+
+
+def _render_table_close(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return "</table></div>\n"
+
+
+def slug(text: str) -> str:
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return value or "section"
+
+
+def inline_text(token: Token) -> str:
+    return "".join(
+        child.content for child in token.children or () if child.type in ("text", "code_inline")
+    )
+
+
+def render_page(markdown_text: str) -> Page:
+    """The Markdown runbook as the page's main content, with its table of contents."""
+    from markdown_it.token import Token
+
+    md = _parser()
+    env: dict[str, Any] = {}
+    tokens = md.parse(markdown_text, env)
+    used: set[str] = set()
+    toc: list[Heading] = []
+    out: list[Token] = []
+    open_part = open_step = False
+    current: Heading | None = None
+    boxes = 0
+    box_in_section = 0
+
+    def unique(base: str) -> str:
+        candidate, n = base, 2
+        while candidate in used:
+            candidate, n = f"{base}-{n}", n + 1
+        used.add(candidate)
+        return candidate
+
+    def section(tag_class: str) -> Token:
+        """Opens a section with that class; an empty class closes one."""
+        if not tag_class:
+            return Token("section_close", "section", -1, block=True)
+        token = Token("section_open", "section", 1, block=True)
+        token.attrSet("class", tag_class)
+        return token
+
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open":
+            level = int(token.tag[1])
+            text = inline_text(tokens[i + 1])
+            ident = unique(slug(text))
+            token.attrSet("id", ident)
+            heading = Heading(level, ident, text)
+            box_in_section = 0
+            if level <= 2:
+                if open_step:
+                    out.append(section(""))
+                    open_step = False
+                if open_part:
+                    out.append(section(""))
+                    open_part = False
+                if level == 2:
+                    out.append(section(f"part part-{ident}"))
+                    open_part = True
+                    toc.append(heading)
+            else:
+                if open_step:
+                    out.append(section(""))
+                kind = "step" if text.startswith(("Step ", "Backout ")) else "block"
+                out.append(section(kind))
+                open_step = True
+                if toc:
+                    toc[-1].children.append(heading)
+            current = heading
+        elif token.type == "inline" and i and tokens[i - 1].type == "paragraph_open":
+            label = _leading_label(token)
+            if label in LABELLED:
+                tokens[i - 1].attrJoin("class", LABELLED[label])
+            if label == "Where:":
+                where = _badge_where(token, Token)
+                if current is not None and where:
+                    current.where = where
+            box = _tick_box(token, Token)
+            if box is not None:
+                owner = current.id if current else "top"
+                box_in_section += 1
+                boxes += 1
+                box.content = f"tick-{owner}-{box_in_section}"
+        out.append(token)
+    if open_step:
+        out.append(section(""))
+    if open_part:
+        out.append(section(""))
+    body = md.renderer.render(out, md.options, env)
+    return Page(body, toc, boxes)
+
+
+def _significant(token: Token) -> list[Token]:
+    """The inline children without the empty text runs the parser leaves at the edges."""
+    children = token.children or []
+    while children and children[0].type == "text" and not children[0].content:
+        children.pop(0)
+    return children
+
+
+def _leading_label(token: Token) -> str:
+    children = _significant(token)
+    if len(children) >= 3 and children[0].type == "strong_open" and children[1].type == "text":
+        return children[1].content
+    return ""
+
+
+def _badge_where(token: Token, token_class: type[Token]) -> str:
+    """`**Where:** Workstation · ...`: the place becomes a badge token; returns its label."""
+    children = _significant(token)
+    if len(children) < 4 or children[3].type != "text":
+        return ""
+    text = children[3].content
+    label, sep, rest = text.partition("·")
+    label = label.strip()
+    badge = token_class("where_badge", "", 0)
+    badge.content = label
+    tail = token_class("text", "", 0)
+    tail.content = f" ·{rest}" if sep else rest
+    children[3:4] = [_space(token_class), badge, tail]
+    return label
+
+
+def _space(token_class: type[Token]) -> Token:
+    token = token_class("text", "", 0)
+    token.content = " "
+    return token
+
+
+def _tick_box(token: Token, token_class: type[Token]) -> Token | None:
+    """The task-list plugin's checkbox, replaced by a token that renders a labelled tick box."""
+    children = token.children or []
+    for n, child in enumerate(children[:2]):
+        if child.type == "html_inline" and 'type="checkbox"' in child.content:
+            box = token_class("tick_box", "input", 0)
+            box.meta = {"checked": "checked=" in child.content}
+            children[n] = box
+            return box
+    return None
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=template_loader(),
+        undefined=StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["where_badge"] = where_badge
+    return env
+
+
+def csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:
+    """(title, url, inline SVG) of each video reference: printed, since paper has no links."""
+    import segno
+
+    codes: list[tuple[str, str, Markup]] = []
+    seen: set[str] = set()
+    for hop in plan.hops:
+        for ref in hop.procedure.references.values():
+            if ref.kind == "video" and ref.url and ref.url not in seen:
+                seen.add(ref.url)
+                svg = segno.make(ref.url, error="m").svg_inline(
+                    scale=3, dark="#000", light="#fff", omitsize=True
+                )
+                codes.append((ref.title, ref.url, Markup(svg)))
+    return codes
+
+
+def render_html(plan: Plan, markdown_text: str, options: RenderOptions) -> bytes:
+    page = render_page(markdown_text)
+    style = read_template("assets/runbook.css")
+    script = read_template("assets/runbook.js")
+    policy = (
+        "default-src 'none'; "
+        f"style-src {csp_hash(style)}; script-src {csp_hash(script)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    a = plan.appliance
+    html = (
+        environment()
+        .get_template("runbook.html.j2")
+        .render(
+            plan=plan,
+            appliance=a,
+            change=plan.change,
+            body=Markup(page.body),
+            toc=page.toc,
+            boxes=page.boxes,
+            style=Markup(style),
+            script=Markup(script),
+            policy=policy,
+            qr_codes=video_qr_codes(plan),
+            storage_key=f"umrunbook:{plan.change.ticket}:{a.name}",
+        )
+    )
+    return html.encode("utf-8")

@@ -1,0 +1,197 @@
+"""The HTML runbook without a browser: self-contained, the Markdown's content, safe text."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import subprocess
+from dataclasses import replace
+
+import pytest
+from markdown_it import MarkdownIt
+from mdit_py_plugins.tasklists import tasklists_plugin
+
+from tests.conftest import need
+from tests.test_html_support import HOSTILE_LINES, example_plans, hostile_plans, parse_html
+from umrunbook.html import render_html
+from umrunbook.markdown import render_markdown
+from umrunbook.package import RenderOptions
+from umrunbook.plan import Plan
+
+
+def page(plan: Plan) -> str:
+    return render_html(plan, render_markdown(plan), RenderOptions()).decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return hostile_plans()[0]
+
+
+@pytest.fixture(scope="module")
+def html(plan: Plan) -> str:
+    return page(plan)
+
+
+def markdown_tokens(text: str):  # type: ignore[no-untyped-def]
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").use(tasklists_plugin)
+    return md.parse(text)
+
+
+def test_the_page_makes_no_request_and_its_policy_forbids_any(html: str) -> None:
+    doc = parse_html(html)
+    references = {
+        ref.url for hop in example_plans()[0].hops for ref in hop.procedure.references.values()
+    }
+    for element in doc.iter():
+        assert element.tag not in ("link", "img", "iframe", "object", "embed", "base")
+        for name in ("src", "srcset", "action", "poster", "data", "xlink:href"):
+            assert name not in element.attrs, (element.tag, name)
+        href = element.attrs.get("href")
+        if href is not None:
+            # In-page anchors, and the vendor's pages a reader may choose to open.
+            assert href.startswith("#") or href in references, href
+    assert "@import" not in html and "url(" not in html
+    (policy,) = [
+        m.attrs["content"]
+        for m in doc.iter("meta")
+        if m.attrs.get("http-equiv") == "Content-Security-Policy"
+    ]
+    assert policy.startswith("default-src 'none';")
+    # The inline style and script are allowed by their hashes, nothing else is.
+    for tag in ("style", "script"):
+        (element,) = doc.iter(tag)
+        digest = base64.b64encode(hashlib.sha256(element.text.encode()).digest()).decode()
+        assert f"{tag}-src 'sha256-{digest}'" in policy
+
+
+def test_same_headings_commands_and_checkboxes_as_the_markdown(plan: Plan, html: str) -> None:
+    text = render_markdown(plan)
+    tokens = markdown_tokens(text)
+    md_headings = [
+        tokens[i + 1].content.replace("\\", "")
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open"
+    ]
+    md_fences = [t.content for t in tokens if t.type == "fence"]
+    md_boxes = MarkdownIt("commonmark").use(tasklists_plugin).render(text).count('type="checkbox"')
+
+    main = parse_html(html).iter("main")[0]
+    headings = [h.text for h in main.iter() if h.tag in ("h1", "h2", "h3")]
+    assert [re.sub(r"`", "", h) for h in md_headings] == headings
+    assert [c.text for c in main.iter("code") if c.parent and c.parent.tag == "pre"] == md_fences
+    boxes = main.iter("input")
+    assert len(boxes) == md_boxes > 20
+    assert all(b.attrs["type"] == "checkbox" for b in boxes)
+
+
+def test_every_checkbox_is_labelled_unique_and_stable(html: str) -> None:
+    boxes = parse_html(html).iter("input")
+    ids = [b.attrs["id"] for b in boxes]
+    assert len(set(ids)) == len(ids)
+    for box in boxes:
+        labels = [a for a in box.ancestors() if a.tag == "label"]
+        assert labels and labels[0].text.strip(), box.attrs["id"]
+        assert "disabled" not in box.attrs
+    # Ids come from the headings, so a re-rendered runbook keeps the ticks made in it.
+    assert "tick-step-7-run-the-preflight-checks-1" in ids
+    assert ids == [b.attrs["id"] for b in parse_html(page(hostile_plans()[0])).iter("input")]
+
+
+def test_each_step_is_a_card_with_its_where_badge(plan: Plan, html: str) -> None:
+    cards = {c.iter("h3")[0].text: c for c in parse_html(html).iter("section", "step")}
+    hop = plan.hops[0]
+    expected = [(f"Step {s.number}: {s.title}", s) for s in hop.steps] + [
+        (f"Backout {s.number}: {s.title}", s) for s in hop.backout.steps
+    ]
+    assert len(cards) == len(expected)
+    for heading, step in expected:
+        badges = cards[heading].iter("span", "where")
+        assert len(badges) == 1, heading
+        assert f"where-{step.where}" in badges[0].classes()
+        assert badges[0].text == step.where_label
+        # The table of contents shows the same place beside the step.
+        (link,) = [
+            a for a in parse_html(html).iter("a") if a.attrs.get("href") == "#" + cards_id(heading)
+        ]
+        assert link.iter("span", "where")[0].text == step.where_label
+
+
+def cards_id(heading: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+
+
+def test_every_command_block_has_a_copy_button_and_is_exact(plan: Plan, html: str) -> None:
+    blocks = parse_html(html).iter("div", "code")
+    commands = [b for s in plan.hops[0].steps for b in s.commands]
+    assert len(blocks) >= len(commands)
+    for block in blocks:
+        (button,) = block.iter("button")
+        assert button.attrs["type"] == "button" and "copy" in button.classes()
+        assert button.text.startswith("Copy")
+    texts = [b.iter("code")[0].text for b in blocks]
+    for command in commands:
+        assert "\n".join(command.lines) + "\n" in texts
+
+
+def test_a_note_that_looks_like_markup_shows_as_text(html: str) -> None:
+    doc = parse_html(html)
+    assert len(doc.iter("script")) == 1
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert not doc.iter("b") and not doc.iter("em")
+    assert "javascript:" not in "".join(a.attrs.get("href", "") for a in doc.iter("a"))
+    note = " ".join(p.text for p in doc.iter("main")[0].iter("p"))
+    for line in HOSTILE_LINES:
+        assert line in note, line
+
+
+def test_the_same_plan_gives_the_same_bytes() -> None:
+    plan = example_plans()[1]
+    assert page(plan) == page(plan)
+
+
+def test_print_view_has_the_video_as_a_qr_code(html: str) -> None:
+    (figure,) = parse_html(html).iter("figure", "qr")
+    assert "print-only" in figure.parent.classes()  # type: ignore[union-attr]
+    assert figure.iter("svg") and "youtube.com" in figure.text
+
+
+def test_a_step_with_no_where_in_the_catalogue_list_still_gets_a_neutral_badge() -> None:
+    plan = example_plans()[0]
+    text = render_markdown(plan).replace("**Where:** Web UI", "**Where:** Somewhere new", 1)
+    html = render_html(plan, text, RenderOptions()).decode()
+    badge = [b for b in parse_html(html).iter("span", "where") if b.text == "Somewhere new"]
+    assert badge and "where-other" in badge[0].classes()
+
+
+def test_github_renderer_sees_the_same_headings_and_checkboxes(plan: Plan, html: str) -> None:
+    need("cmark-gfm")
+    text = render_markdown(plan)
+    gfm = subprocess.run(
+        ["cmark-gfm", "-e", "table", "-e", "tasklist"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    gfm_doc = parse_html(gfm)
+    ours = parse_html(html).iter("main")[0]
+    for level in ("h1", "h2", "h3"):
+        assert [h.text for h in gfm_doc.iter(level)] == [h.text for h in ours.iter(level)]
+    assert len(gfm_doc.iter("input")) == len(ours.iter("input"))
+    assert [c.text for c in gfm_doc.iter("code") if c.parent and c.parent.tag == "pre"] == [
+        c.text for c in ours.iter("code") if c.parent and c.parent.tag == "pre"
+    ]
+
+
+def test_a_plan_without_approver_or_notes_renders(plan: Plan) -> None:
+    bare = replace(
+        plan,
+        appliance=replace(plan.appliance, notes=None, snapshot=None, metered_servers=()),
+        change=replace(plan.change, approver=None),
+    )
+    html = page(bare)
+    assert "alert(1)" not in html
+    assert parse_html(html).iter("section", "step")

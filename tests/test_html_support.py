@@ -1,0 +1,122 @@
+"""Shared by the HTML, PDF and index tests: plans, an inventory whose free text tries to be
+markup, the real command line, and a small reader of the HTML we write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+from tests.conftest import ROOT, umrunbook
+from umrunbook.catalogue import load_catalogue
+from umrunbook.example import example_inventory, example_text
+from umrunbook.inventory import parse_inventory
+from umrunbook.plan import Plan
+from umrunbook.planning import plan_fleet
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NODE_DIR = ROOT / "tests" / "node"
+
+# Free text that would be markup in HTML, Typst, Markdown or Jinja if it were ever taken as such.
+HOSTILE_LINES = (
+    "<script>alert(1)</script> & <b>not bold</b>",
+    "#set page(width: 1cm) $x$ *bold* _under_ `tick` @ref <lbl> // c /* c */ \\ #{1+1}",
+    '{{ 7*7 }} {% raw %} [link](javascript:alert(2)) "quoted" ~~del~~',
+)
+_EXAMPLE_NOTE = (
+    "    notes: Metering for the Amsterdam tenants; reports run at 02:30, after the window."
+)
+
+
+def example_plans() -> tuple[Plan, ...]:
+    return plan_fleet(example_inventory(), load_catalogue(), NOW)
+
+
+def hostile_inventory_text() -> str:
+    text = example_text()
+    assert _EXAMPLE_NOTE in text, "the example inventory changed: update the hostile note"
+    block = "\n".join(["    notes: |", *(f"      {line}" for line in HOSTILE_LINES)])
+    return text.replace(_EXAMPLE_NOTE, block)
+
+
+def hostile_plans() -> tuple[Plan, ...]:
+    inventory = parse_inventory(hostile_inventory_text(), Path("hostile.yaml"))
+    return plan_fleet(inventory, load_catalogue(), NOW)
+
+
+def render_package(out: Path, *args: str) -> Path:
+    """The hostile inventory rendered by the real command line into `out`."""
+    inventory = out.parent / "hostile.yaml"
+    inventory.write_text(hostile_inventory_text(), encoding="utf-8")
+    result = umrunbook(["render", str(inventory), "--out", str(out), *args])
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str]
+    parent: Element | None
+    children: list[Element | str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text for c in self.children)
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def ancestors(self) -> list[Element]:
+        found, node = [], self.parent
+        while node is not None:
+            found.append(node)
+            node = node.parent
+        return found
+
+    def iter(self, tag: str | None = None, cls: str | None = None) -> list[Element]:
+        found: list[Element] = []
+        for child in self.children:
+            if isinstance(child, Element):
+                if (tag is None or child.tag == tag) and (cls is None or cls in child.classes()):
+                    found.append(child)
+                found.extend(child.iter(tag, cls))
+        return found
+
+
+VOID = {"meta", "input", "br", "hr", "img", "link", "source", "wbr", "col", "area", "base"}
+
+
+class _Builder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {}, None)
+        self.current = self.root
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
+        self.current.children.append(element)
+        if tag not in VOID:
+            self.current = element
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
+
+    def handle_endtag(self, tag: str) -> None:
+        node: Element | None = self.current
+        while node is not None and node.tag != tag:
+            node = node.parent
+        assert node is not None and node.parent is not None, f"stray </{tag}>"
+        self.current = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.current.children.append(data)
+
+
+def parse_html(text: str) -> Element:
+    builder = _Builder()
+    builder.feed(text)
+    builder.close()
+    assert builder.current is builder.root, f"unclosed <{builder.current.tag}>"
+    return builder.root
