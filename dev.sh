@@ -9,10 +9,12 @@ set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 readonly VENV=.venv
-# What the tests drive for real: a browser, an SSH server, PDF and shell checkers.
-readonly SYSTEM_PACKAGES=(
-  chromium openssh-server openssh-client shellcheck qpdf poppler-utils cmark-gfm
-  default-jre-headless nodejs npm util-linux dash
+# What the tests drive for real (a browser, an SSH server, PDF and shell checkers), as
+# command:Debian-package pairs: a command found on the PATH, from wherever, is not installed.
+readonly SYSTEM_COMMANDS=(
+  chromium:chromium /usr/sbin/sshd:openssh-server sftp:openssh-client shellcheck:shellcheck
+  qpdf:qpdf pdftotext:poppler-utils cmark-gfm:cmark-gfm java:default-jre-headless
+  node:nodejs npm:npm unshare:util-linux setpriv:util-linux dash:dash openssl:openssl
 )
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
@@ -33,10 +35,9 @@ setup_python() {
 
 setup_system() {
   local missing=()
-  local package
-  for package in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
-      || missing+=("$package")
+  local pair
+  for pair in "${SYSTEM_COMMANDS[@]}"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
