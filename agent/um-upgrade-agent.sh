@@ -338,6 +338,10 @@ declare -A S=()
 state_load() {
   local line
   S=()
+  if [[ -e "$STATE_FILE" && ! -f "$STATE_FILE" ]] || [[ -f "$STATE_FILE" && ! -r "$STATE_FILE" ]]; then
+    die 1 "FAIL: the agent's state $STATE_FILE is not a readable file: the state folder was damaged or edited." \
+      "Nothing was done. Do not run upgrade again before checking $RUN_DIR by hand (the bundle must never run twice)."
+  fi
   [[ -f "$STATE_FILE" ]] || return 0
   while IFS= read -r line || [[ -n "$line" ]]; do
     [[ "$line" == *=* ]] || continue
@@ -377,7 +381,7 @@ state_set() {
     done
   } >"$tmp"
   sync
-  mv -f -- "$tmp" "$STATE_FILE"
+  mv -f -T -- "$tmp" "$STATE_FILE"
   sync
 }
 
@@ -706,7 +710,7 @@ save_status_output() {
   if ((DRY_RUN)); then return 0; fi
   ensure_run_dir
   printf '%s\n' "$STATUS_RAW" >"$RUN_DIR/status-output.txt.tmp"
-  mv -f -- "$RUN_DIR/status-output.txt.tmp" "$RUN_DIR/status-output.txt"
+  mv -f -T -- "$RUN_DIR/status-output.txt.tmp" "$RUN_DIR/status-output.txt"
 }
 
 # --- environment facts --------------------------------------------------------------------------
@@ -1133,7 +1137,7 @@ copy_self() {
     rm -f -- "$tmp"
     die 1 "FAIL: the copy of the agent in $STATE_DIR does not match the original (sha256 $h): check the disk ($STATE_DIR). Nothing was run."
   fi
-  mv -f -- "$tmp" "$AGENT_COPY"
+  mv -f -T -- "$tmp" "$AGENT_COPY"
   sync
   say "Copied this agent to $AGENT_COPY (sha256 $h)."
 }
@@ -1719,7 +1723,7 @@ write_file_atomic() {
   printf '%s' "$content" >"$tmp"
   chmod 600 -- "$tmp"
   sync
-  mv -f -- "$tmp" "$path"
+  mv -f -T -- "$tmp" "$path"
 }
 
 write_evidence() {
@@ -1759,6 +1763,8 @@ on_err() {
     state_set last_error "$(now_iso) line $line: $cmd (exit $rc)" >/dev/null 2>&1
   fi
   printf '%s: Nothing more was done after that point. See where the procedure stands: bash %s status\n' "$UM_PROG" "${AGENT_COPY:-$UM_NAME}" >&2
+  if ((rc == 0)); then rc=1; fi
+  exit "$rc"
 }
 
 main() {
@@ -1783,5 +1789,5 @@ main() {
   esac
 }
 
-main "$@" || exit "$?"
+main "$@"
 # end of um-upgrade-agent.sh

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -255,9 +258,6 @@ def test_dry_run_after_the_upgrade_changes_nothing(tmp_path: Path) -> None:
 
 def test_typed_confirmation_on_a_terminal(tmp_path: Path) -> None:
     """On a terminal the snapshot is asked and the host name must be typed."""
-    import os
-    import pty
-
     rig = make_rig(tmp_path / "a")
     master, slave = pty.openpty()
     try:
@@ -285,3 +285,54 @@ def test_two_runs_at_once_are_refused(tmp_path: Path) -> None:
         holder.wait()
     assert result.code == 3, result
     assert "another run of this agent" in result.out
+
+
+def test_unexpected_error_says_where_it_stopped(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "a")
+    assert rig.agent("preflight").code == 0
+    blocked = rig.evidence_path()
+    blocked.mkdir()
+    (blocked / "keep").touch()
+    result = rig.agent("report")
+    assert result.code != 0, result
+    assert re.search(r"STOPPED: unexpected error at line \d+ \(mv ", result.out)
+    assert "bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh status" in result.out
+    assert "unexpected" not in rig.state().get("last_error", "unexpected")
+    assert "line" in rig.state()["last_error"]
+
+
+def test_works_without_flock(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "a")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for folder in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for tool in Path(folder).iterdir():
+            target = tools / tool.name
+            if tool.name != "flock" and not target.exists():
+                target.symlink_to(tool)
+    env = {"PATH": str(tools)}
+    result = rig.app.agent("upgrade", "--yes", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (rig.app.state_dir / ".lock.pid").exists()
+    (rig.app.state_dir / ".lock.pid").write_text("999999\n")  # left by a power cut
+    status = rig.app.agent("upgrade", "--yes", from_state=True, env=env)
+    assert status.returncode == 3 and "never run twice" in status.stderr
+
+
+def test_hidden_version_is_asked_on_a_terminal(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "a", ApplianceSpec(version_visible=False))
+    master, slave = pty.openpty()
+    try:
+        # snapshot name, the version from the web interface, the host name
+        os.write(master, b"snap-typed\n4.2.0\num-ams-01\n")
+        proc = rig.app.run(["bash", AGENT_PATH, "upgrade"], stdin=slave, timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "typed by the operator" in proc.stdout
+    state = rig.state()
+    assert state["version_before"] == "4.2.0"
+    assert state["version_before_source"] == "operator (web interface)"
+    assert state["upgrade_confirmed_by"] == "operator (typed the host name)"
+    assert state["snapshot"] == "snap-typed"
