@@ -25,9 +25,11 @@ PLACES = {
 }
 PHASES = ("before", "window", "after")
 ACTORS = ("operator", "agent")
-SHELLS = ("sh", "powershell", "cmd")
+SHELLS = ("sh", "powershell", "cmd", "text")  # text: lines typed into a file
 SOURCE_KINDS = ("vendor", "field", "tool", "video")
-CHECKS = ("sha256", "sha1-manifest", "certificate", "signature")
+CHECKS = ("sha256", "sha1-manifest", "certificate", "signature", "none")
+DELIVERIES = ("shar", "iso")
+CONDITIONS = ("proxy",)
 PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 
 
@@ -64,6 +66,7 @@ class Step:
     if_not: str = ""
     estimate_minutes: int = 0
     source_note: str = ""
+    condition: str = ""  # a step only some appliances need: "proxy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,16 @@ class Procedure:
     backout: Backout
     cleanup: Step
     file: str
+    delivery: str = "shar"
+    upload_dir: str = ""  # where the bundle and the agent are uploaded; "" = install_dir
+
+    @property
+    def upload_folder(self) -> str:
+        return self.upload_dir or self.install_dir
+
+    @property
+    def needs_build(self) -> bool:
+        return any("{build}" in item.name for item in self.bundle)
 
     @property
     def target_version(self) -> Version:
@@ -226,7 +239,7 @@ class _Reader:
                 "backout",
                 "cleanup",
             },
-            set(),
+            {"delivery", "upload_dir"},
         )
         if d["schema"] != 1:
             raise self.fail("schema", f"unsupported schema {d['schema']!r}")
@@ -281,6 +294,8 @@ class _Reader:
             backout=self.backout(d["backout"]),
             cleanup=self.step(d["cleanup"], "cleanup"),
             file=self.file,
+            delivery=self.one_of(d.get("delivery", "shar"), DELIVERIES, "delivery"),
+            upload_dir=str(d.get("upload_dir") or ""),
         )
 
     def bundle_file(self, data: Any, where: str) -> BundleFile:
@@ -307,6 +322,7 @@ class _Reader:
                 "if_not",
                 "estimate_minutes",
                 "source_note",
+                "condition",
             },
         )
         commands = []
@@ -331,6 +347,11 @@ class _Reader:
             if_not=str(d.get("if_not", "")).strip(),
             estimate_minutes=int(d.get("estimate_minutes", 0)),
             source_note=str(d.get("source_note", "")),
+            condition=(
+                self.one_of(d["condition"], CONDITIONS, f"{where}.condition")
+                if "condition" in d
+                else ""
+            ),
         )
 
     def backout(self, data: Any) -> Backout:

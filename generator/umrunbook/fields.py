@@ -121,6 +121,32 @@ def file_name(value: str) -> str:
     return value
 
 
+def build(value: str) -> str:
+    value = value.strip()
+    if not value.isdigit() or len(value) > 12:
+        raise Invalid(
+            f"{value!r} is not a build number",
+            "copy the digits after the version in the file names, e.g. 20554128 in "
+            "Usage_Meter_Agent-4.6.0.0-20554128_Upgrade.iso",
+        )
+    return value
+
+
+_PROXY = re.compile(r"^(?:https?://)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})/?$")
+
+
+def proxy(value: str) -> str:
+    value = value.strip()
+    match = _PROXY.match(value)
+    if not match or not 1 <= int(match.group(2)) <= 65535:
+        raise Invalid(
+            f"{value!r} is not a proxy address",
+            "write host:port as the appliance's /etc/sysconfig/proxy takes it, e.g. "
+            "proxy.corp.example:3128",
+        )
+    return value
+
+
 def port(value: str) -> int:
     value = value.strip()
     if not value.isdigit() or not 1 <= int(value) <= 65535:

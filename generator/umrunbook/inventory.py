@@ -39,6 +39,7 @@ APPLIANCE_KEYS = (
     "snapshot",
     "metered_servers",
     "notes",
+    "proxy",
 )
 _REQUIRED_APPLIANCE_KEYS = ("name", "host", "version")
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
@@ -222,9 +223,7 @@ class _Reader:
         appliances = self.appliances(top, path)
         if change is None or upgrade is None or transfer is None or appliances is None:
             return None
-        return Inventory(
-            str(path), change, upgrade, transfer, appliances, Lines(self.lines)
-        )
+        return Inventory(str(path), change, upgrade, transfer, appliances, Lines(self.lines))
 
     def change(self, top: Map) -> Change | None:
         entry = top.entries.get("change")
@@ -273,7 +272,7 @@ class _Reader:
         if entry is None:
             return None
         node = self.mapping(
-            entry[1], "upgrade", entry[0], ("target", "bundle"), ("target", "bundle")
+            entry[1], "upgrade", entry[0], ("target", "bundle", "bundles"), ("target", "bundle")
         )
         if node is None:
             return None
@@ -281,22 +280,60 @@ class _Reader:
         bundle_entry = node.entries.get("bundle")
         bundle = None
         if bundle_entry is not None:
-            bundle_node = self.mapping(
-                bundle_entry[1],
-                "upgrade.bundle",
-                bundle_entry[0],
-                ("file", "sha256", "local_path"),
-                ("sha256",),
-            )
-            if bundle_node is not None:
-                file = self.value(bundle_node, "file", "upgrade.bundle", fields.file_name)
-                sha = self.value(bundle_node, "sha256", "upgrade.bundle", fields.sha256)
-                local = self.value(bundle_node, "local_path", "upgrade.bundle", fields.text_line)
-                if sha is not None:
-                    bundle = BundleSpec(sha, file, local)
-        if target is None or bundle is None:
+            bundle = self.bundle(bundle_entry[1], "upgrade.bundle", bundle_entry[0])
+        hops: list[tuple[str, BundleSpec]] = []
+        hops_entry = node.entries.get("bundles")
+        failed = False
+        if hops_entry is not None and not _is_null(hops_entry[1]):
+            hops_node = hops_entry[1]
+            if not isinstance(hops_node, Map):
+                self.problem(
+                    hops_node.line,
+                    "upgrade.bundles",
+                    f"expected a mapping of target versions to bundles, got {_kind(hops_node)}",
+                    'write `"4.3": {sha256: ...}` for each intermediate version',
+                )
+                failed = True
+            else:
+                for key, (key_line, value) in hops_node.entries.items():
+                    where = f"upgrade.bundles.{key}"
+                    try:
+                        fields.version(key)
+                    except Invalid as exc:
+                        self.problem(
+                            key_line,
+                            where,
+                            exc.message,
+                            'name each bundle by its target version, e.g. "4.3"',
+                        )
+                        failed = True
+                        continue
+                    spec = self.bundle(value, where, key_line)
+                    if spec is None:
+                        failed = True
+                    else:
+                        hops.append((key, spec))
+        if target is None or bundle is None or failed:
             return None
-        return Upgrade(target, bundle)
+        return Upgrade(target, bundle, tuple(hops))
+
+    def bundle(self, node: Node, where: str, line: int) -> BundleSpec | None:
+        """One upgrade's files: a .shar with its SHA-256, or an ISO set named by its build."""
+        mapping = self.mapping(
+            node, where, line, ("file", "sha256", "local_path", "build", "local_folder"), ()
+        )
+        if mapping is None:
+            return None
+        before = len(self.problems)
+        spec = BundleSpec(
+            sha256=self.value(mapping, "sha256", where, fields.sha256),
+            file=self.value(mapping, "file", where, fields.file_name),
+            local_path=self.value(mapping, "local_path", where, fields.text_line),
+            build=self.value(mapping, "build", where, fields.build),
+            local_folder=self.value(mapping, "local_folder", where, fields.text_line),
+            line=mapping.line,
+        )
+        return spec if len(self.problems) == before else None
 
     def transfer(self, top: Map) -> Transfer | None:
         entry = top.entries.get("transfer")
@@ -366,6 +403,7 @@ class _Reader:
             "ssh_host_key": fields.host_key,
             "snapshot": fields.text_line,
             "notes": fields.free_text,
+            "proxy": fields.proxy,
         }
         for key, node in raw.items():
             lines[key] = node.line

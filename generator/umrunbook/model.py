@@ -58,15 +58,30 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class BundleSpec:
-    sha256: str
+    """What the inventory says of one upgrade's files; the catalogue names the rest."""
+
+    sha256: str | None = None  # required for a .shar; for an ISO, checked where given
     file: str | None = None  # None: the catalogue's name for the target
     local_path: str | None = None
+    build: str | None = None  # an ISO bundle's build number, part of its file names
+    local_folder: str | None = None  # where the workstation keeps an ISO bundle's files
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Upgrade:
     target: str
-    bundle: BundleSpec
+    bundle: BundleSpec  # the target's
+    hops: tuple[tuple[str, BundleSpec], ...] = ()  # upgrade.bundles: the intermediate targets'
+
+    def bundle_for(self, target: str, final: bool) -> BundleSpec | None:
+        from umrunbook.versions import Version
+
+        wanted = Version.parse(target)
+        for version, spec in self.hops:
+            if Version.parse(version) == wanted:
+                return spec
+        return self.bundle if final else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,7 @@ class Appliance:
     snapshot: str | None = None
     metered_servers: tuple[str, ...] = ()
     notes: str | None = None
+    proxy: str | None = None  # host:port of the site's proxy, for targets whose procedure sets it
     # Where the appliance and each of its fields were written: errors found later
     # (by planning) still name the file and line.
     source: str = ""

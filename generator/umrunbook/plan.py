@@ -100,6 +100,7 @@ class Hop:
     agent: AgentFile
     snapshot_name: str
     estimate_minutes: int  # the steps in the window, the certificates included
+    folder: str = ""  # inside the appliance's folder: "" for one hop, "hop-1-4.3/" for several
 
 
 @dataclass(frozen=True, slots=True)

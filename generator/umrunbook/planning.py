@@ -23,7 +23,7 @@ from umrunbook.catalogue import (
     Step,
 )
 from umrunbook.errors import InputError, Problem
-from umrunbook.model import Appliance, Inventory
+from umrunbook.model import Appliance, BundleSpec, Inventory
 from umrunbook.plan import (
     NOTHING_TO_DO,
     PLANNED,
@@ -163,11 +163,20 @@ def plan_for(
     if not route:
         return base
     hops = []
+    problems: list[Problem] = []
     at = appliance.version
     counter = _Counter()
-    for procedure in route:
-        hops.append(_hop(appliance, inventory, procedure, at, counter))
+    for index, procedure in enumerate(route):
+        final = index == len(route) - 1
+        folder = "" if len(route) == 1 else f"hop-{index + 1}-{procedure.target}/"
+        try:
+            spec = _bundle_spec(appliance, inventory, procedure, route, final)
+            hops.append(_hop(appliance, inventory, procedure, spec, at, counter, folder))
+        except InputError as exc:
+            problems.extend(exc.problems)
         at = procedure.target_version
+    if problems:
+        raise InputError(problems)
     return Plan(
         appliance,
         inventory.change,
@@ -190,23 +199,83 @@ class _Counter:
         return str(self.count)
 
 
+def _bundle_spec(
+    appliance: Appliance,
+    inventory: Inventory,
+    procedure: Procedure,
+    route: tuple[Procedure, ...],
+    final: bool,
+) -> BundleSpec:
+    """The inventory's word on this hop's files, or an error saying what to add."""
+    spec = inventory.upgrade.bundle_for(procedure.target, final)
+    route_text = " → ".join([str(appliance.version), *(p.target for p in route)])
+    if spec is None:
+        raise InputError(
+            [
+                Problem(
+                    inventory.path,
+                    inventory.lines.get("upgrade.target"),
+                    "upgrade.bundles",
+                    f"{appliance.name}: the route {route_text} needs the bundle for "
+                    f"{procedure.target}",
+                    f'add under upgrade: `bundles: {{"{procedure.target}": {{'
+                    + ("build: ..., sha256: ...}}`" if procedure.needs_build else "sha256: ...}}`"),
+                )
+            ]
+        )
+    where = "upgrade.bundle" if final else f"upgrade.bundles.{procedure.target}"
+    if procedure.delivery == "shar" and not spec.sha256:
+        raise InputError(
+            [
+                Problem(
+                    inventory.path,
+                    spec.line,
+                    f"{where}.sha256",
+                    "is required for a .shar bundle",
+                    "copy the 64 hexadecimal digits from the vendor's download page",
+                )
+            ]
+        )
+    if procedure.needs_build and not spec.build:
+        example = procedure.bundle[0].name.replace("{build}", "20554128")
+        raise InputError(
+            [
+                Problem(
+                    inventory.path,
+                    spec.line,
+                    f"{where}.build",
+                    f"is required for the {procedure.target} bundle: its file names hold it",
+                    "copy the build number from the downloaded file names, e.g. 20554128 in "
+                    + example,
+                )
+            ]
+        )
+    return spec
+
+
 def _hop(
     appliance: Appliance,
     inventory: Inventory,
     procedure: Procedure,
+    spec: BundleSpec,
     source: Version,
     counter: _Counter,
+    folder: str,
 ) -> Hop:
-    spec = inventory.upgrade.bundle
+    local_folder = spec.local_folder or ""
     bundle = tuple(
         BundleItem(
-            item.role,
-            spec.file or item.name,
-            item.check,
-            spec.sha256,
-            spec.local_path or spec.file or item.name,
+            role=item.role,
+            name=(
+                spec.file
+                if spec.file and procedure.delivery == "shar"
+                else item.name.replace("{build}", spec.build or "")
+            ),
+            check=item.check,
+            sha256=(spec.sha256 or "") if index == 0 else "",
+            local_path=_local_path(spec, item.name.replace("{build}", spec.build or ""), index),
         )
-        for item in procedure.bundle
+        for index, item in enumerate(procedure.bundle)
     )
     main = bundle[0]
     snapshot_name = f"{inventory.change.ticket}-before-{procedure.target}"
@@ -218,23 +287,35 @@ def _hop(
         "source_version": str(source),
         "install_dir": procedure.install_dir,
         "backup_dir": procedure.backup_dir,
+        "upload_dir": procedure.upload_folder,
         "state_dir": STATE_DIR,
         "agent_file": AGENT_FILE,
         "agent_after": f"{STATE_DIR}/{AGENT_FILE}",
         "bundle_file": main.name,
         "bundle_sha256": main.sha256,
         "bundle_local_path": main.local_path,
+        "bundle_local_folder": local_folder or "the workstation's download folder",
+        "build": spec.build or "",
+        "proxy": appliance.proxy or "",
         "snapshot_location": appliance.snapshot or "the VM's location in vCenter",
         "snapshot_name": snapshot_name,
         "evidence_json": f"evidence-{appliance.name}-{inventory.change.ticket}.json",
         "evidence_md": f"evidence-{appliance.name}-{inventory.change.ticket}.md",
         "upgrade_log": f"{procedure.install_dir}/var/logs/inplaceupgradeum-*",
     }
+    for item in bundle:
+        values[f"bundle_{item.role}"] = item.name
+        values[f"bundle_{item.role}_local_path"] = item.local_path
+    if "bundle_certificate" in values:
+        values["bundle_key"] = values["bundle_certificate"].removesuffix(".crt") + ".key"
+    values["bundle_sha256_note"] = main.sha256 or "not given in the inventory (skip this step)"
     manifest = manifest_for(appliance, inventory, procedure, main)
     agent = _agent(manifest)
     values["agent_sha256"] = agent.sha256
     binder = _Binder(procedure, values)
-    steps = tuple(binder.step(step, counter.next()) for step in procedure.steps)
+    steps = tuple(
+        binder.step(step, counter.next()) for step in procedure.steps if _applies(step, appliance)
+    )
     certificates = binder.step(procedure.certificates, "")
     # The certificate estimate is per metered server; with none listed, one pass over the UI.
     estimate = sum(s.estimate_minutes for s in steps if s.phase == "window") + (
@@ -260,7 +341,21 @@ def _hop(
         agent=agent,
         snapshot_name=snapshot_name,
         estimate_minutes=estimate,
+        folder=folder,
     )
+
+
+def _applies(step: Step, appliance: Appliance) -> bool:
+    return step.condition != "proxy" or bool(appliance.proxy)
+
+
+def _local_path(spec: BundleSpec, name: str, index: int) -> str:
+    if index == 0 and spec.local_path:
+        return spec.local_path
+    if spec.local_folder:
+        separator = "\\" if "\\" in spec.local_folder else "/"
+        return spec.local_folder.rstrip("\\/") + separator + name
+    return name
 
 
 def manifest_for(
