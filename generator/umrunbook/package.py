@@ -84,7 +84,7 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
         else:
             files[f"{name}/runbook.{fmt}"] = _document(fmt)(plan, markdown_text, options)
     for hop in plan.hops:
-        files[f"{name}/agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
+        files[f"{name}/{hop.folder}agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
     files.update(_transfer_files(plan))
     return files
 
