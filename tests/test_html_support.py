@@ -8,14 +8,16 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.conftest import ROOT, umrunbook
+from tests.conftest import FIXED_EPOCH, ROOT, umrunbook
 from umrunbook.catalogue import load_catalogue
 from umrunbook.example import example_inventory, example_text
 from umrunbook.inventory import parse_inventory
 from umrunbook.plan import Plan
 from umrunbook.planning import plan_fleet
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# The date the command line stamps under the tests' SOURCE_DATE_EPOCH, so that plans made here
+# and packages written by `umrunbook render` agree.
+NOW = datetime.fromtimestamp(int(FIXED_EPOCH), UTC)
 NODE_DIR = ROOT / "tests" / "node"
 
 # Free text that would be markup in HTML, Typst, Markdown or Jinja if it were ever taken as such.

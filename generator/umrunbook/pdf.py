@@ -1,0 +1,78 @@
+"""The PDF runbook: the plan as JSON data, typeset by Typst from `templates/runbook.typ`.
+
+The plan reaches the template only through `sys.inputs` (see plandata.py), so no inventory
+text ever becomes Typst markup. Only the fonts built into the Typst engine are used, never the
+system's, and the timestamp is the plan's: every machine gives the same bytes. The result is
+PDF/A-2b, tagged, with its title, author and keywords set, for the change ticket's archive.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Final
+
+from umrunbook.plan import Plan
+
+if TYPE_CHECKING:
+    from umrunbook.package import RenderOptions
+
+TEMPLATE = "runbook.typ"
+PDF_STANDARD: Final = "a-2b"
+
+
+class PdfError(RuntimeError):
+    """Typst refused the template or the data: a defect of the package, never of the input."""
+
+
+@cache
+def template_bytes() -> bytes:
+    return resources.files("umrunbook.templates").joinpath(TEMPLATE).read_bytes()
+
+
+def qr_svgs(plan: Plan) -> list[str]:
+    """The QR code of each video reference, in the order the template meets them."""
+    import segno
+
+    svgs: list[str] = []
+    for hop in plan.hops:
+        for ref in hop.procedure.references.values():
+            if ref.url and ref.kind == "video":
+                qr = segno.make(ref.url, error="m")
+                svgs.append(qr.svg_inline(scale=4, dark="#000000", light="#ffffff"))
+    return svgs
+
+
+def typst_inputs(plan: Plan, paper: str) -> dict[str, str]:
+    from umrunbook.plandata import plan_json
+
+    inputs = {"plan": plan_json(plan), "paper": paper}
+    for n, svg in enumerate(qr_svgs(plan)):
+        inputs[f"qr-{n}"] = svg
+    return inputs
+
+
+def compile_pdf(inputs: dict[str, str], timestamp: int) -> bytes:
+    import typst
+
+    try:
+        # The template goes in as bytes on every call: a reused typst.Compiler fails on the
+        # second compile of a bytes input.
+        result = typst.compile(
+            template_bytes(),
+            format="pdf",
+            sys_inputs=inputs,
+            pdf_standards=[PDF_STANDARD],
+            ignore_system_fonts=True,
+            timestamp=timestamp,
+        )
+    except typst.TypstError as exc:
+        raise PdfError(f"{TEMPLATE}: {exc.message}\n{exc.diagnostic}") from None
+    assert isinstance(result, bytes)
+    return result
+
+
+def render_pdf(plan: Plan, markdown_text: str, options: RenderOptions) -> bytes:
+    """The PDF runbook of one plan. `markdown_text` is not read: the template reads the plan."""
+    paper = options.paper if options.paper in ("a4", "letter") else "a4"
+    return compile_pdf(typst_inputs(plan, paper), int(plan.generated_at.timestamp()))

@@ -1,0 +1,269 @@
+"""The PDF runbook read back with poppler and qpdf, and held against the Markdown runbook."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from mdit_py_plugins.tasklists import tasklists_plugin
+
+from tests.conftest import FIXED_EPOCH, need, umrunbook
+from tests.test_html_support import HOSTILE_LINES, NOW, hostile_plans, render_package
+from umrunbook.markdown import render_markdown, when_utc
+from umrunbook.package import RenderOptions
+from umrunbook.pdf import compile_pdf, render_pdf, typst_inputs
+from umrunbook.plan import Plan
+
+POPPLER = ("pdfinfo", "pdftotext", "pdffonts")
+ENGINE_FONTS = r"[A-Z]{6}\+(LibertinusSerif-(Regular|Bold)|DejaVuSansMono)\S*"
+TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def run(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def info(path: Path) -> dict[str, str]:
+    lines = run("pdfinfo", str(path)).splitlines()
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return hostile_plans()[0]
+
+
+@pytest.fixture(scope="module")
+def a4(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Made here from the very plan the tests compare it with (A4 is the default)."""
+    path = tmp_path_factory.mktemp("a4") / "runbook.pdf"
+    path.write_bytes(render_pdf(plan, render_markdown(plan), RenderOptions()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def letter(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("letter") / "runbook.pdf"
+    path.write_bytes(render_pdf(plan, "", RenderOptions(paper="letter")))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pages(a4: Path) -> list[str]:
+    need(*POPPLER)
+    return run("pdftotext", "-raw", str(a4), "-").split("\f")[:-1]
+
+
+def test_document_information_and_paper_sizes(plan: Plan, a4: Path, letter: Path) -> None:
+    need(*POPPLER)
+    meta = info(a4)
+    assert meta["Title"] == f"Upgrade um-ams-01 to Usage Meter 4.3 ({plan.change.ticket})"
+    assert meta["Author"] == plan.change.implementer
+    assert plan.change.ticket in meta["Keywords"].split(", ")
+    assert meta["Tagged"] == "yes"
+    assert meta["Page size"].startswith("595.276 x 841.89 pts (A4)")
+    assert int(meta["Pages"]) >= 4
+    assert info(letter)["Page size"].startswith("612 x 792 pts (letter)")
+
+
+def test_pdf_a_2b_identification(a4: Path, letter: Path) -> None:
+    need("pdfinfo")
+    for path in (a4, letter):
+        xmp = run("pdfinfo", "-meta", str(path))
+        assert "<pdfaid:part>2</pdfaid:part>" in xmp
+        assert "<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+
+
+def test_every_font_is_embedded_and_is_the_engines_own(a4: Path, letter: Path) -> None:
+    need("pdffonts")
+    for path in (a4, letter):
+        rows = run("pdffonts", str(path)).splitlines()[2:]
+        assert rows
+        for row in rows:
+            name, emb = row.split()[0], row.split()[-5]
+            assert emb == "yes", row
+            # Typst's embedded fonts; no system font, and no italic (`_under_` stayed text).
+            assert re.fullmatch(
+                r"[A-Z]{6}\+(LibertinusSerif-(Regular|Bold)|DejaVuSansMono)\S*", name
+            )
+
+
+def test_qpdf_finds_the_file_clean(a4: Path, letter: Path) -> None:
+    need("qpdf")
+    for path in (a4, letter):
+        result = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "No syntax or stream encoding errors found" in result.stdout
+
+
+def test_page_x_of_y_on_every_page_and_the_values_of_the_appliance(
+    plan: Plan, pages: list[str]
+) -> None:
+    total = len(pages)
+    for number, page in enumerate(pages, 1):
+        assert f"Page {number} of {total}" in page
+        assert f"Change {plan.change.ticket} · um-ams-01" in page  # the running header
+        assert f"Generated {when_utc(NOW)}" in page
+    text = "\n".join(pages)
+    hop = plan.hops[0]
+    for value in (
+        plan.appliance.host,
+        plan.appliance.snapshot or "",
+        hop.snapshot_name,
+        hop.bundle[0].sha256,
+        hop.agent.sha256,
+        plan.change.implementer,
+    ):
+        assert value in text, value
+    # Each command line whole on one line of the page (pdftotext folds runs of spaces).
+    page_lines = {" ".join(line.split()) for line in text.splitlines()}
+    for step in hop.steps:
+        for block in step.commands:
+            for line in block.lines:
+                assert " ".join(line.split()) in page_lines, line
+
+
+def test_a_step_and_the_sign_off_are_each_on_one_page(plan: Plan, pages: list[str]) -> None:
+    hop = plan.hops[0]
+    for step in hop.steps:
+        page = [p for p in pages if f"Step {step.number}: {step.title}" in p]
+        assert len(page) == 1 and f"Step {step.number} done." in page[0], step.id
+    for step in hop.backout.steps:
+        (page,) = [p for p in pages if f"Backout {step.number}: {step.title}" in p]
+        assert step.title in page and "Done. By:" in page
+    (signoff,) = [p for p in pages if "\nSign-off\n" in p]
+    assert "Role Name Signature Date and time" in signoff
+    assert "Result: upgraded and verified backed out not started" in signoff
+
+
+def test_the_hostile_note_prints_as_written(a4: Path, pages: list[str]) -> None:
+    text = "\n".join(pages)
+    for line in HOSTILE_LINES:
+        assert line in text, line
+    assert info(a4)["Page size"].startswith("595.276 x 841.89")  # `#set page(width: 1cm)` was text
+
+
+def markdown_blocks(text: str) -> list[str]:
+    """Every paragraph, heading, list item, table cell and command line of the Markdown, as
+    the reader sees it."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").use(tasklists_plugin)
+    blocks: list[str] = []
+    for token in md.parse(text):
+        if token.type == "fence":
+            blocks.extend(line for line in token.content.splitlines() if line.strip())
+        elif token.type == "inline":
+            parts = []
+            for child in token.children or []:
+                if child.type in ("text", "code_inline"):
+                    parts.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    parts.append(" ")
+            blocks.append("".join(parts))
+    return [b for b in blocks if b.strip()]
+
+
+def squeeze(text: str) -> str:
+    """Compare words, not layout: no whitespace, no writing lines or [ ] boxes, plain quotes."""
+    text = text.replace("[ ]", "").translate(TYPOGRAPHIC)
+    text = re.sub(r"_{3,}", "", text)
+    return re.sub(r"\s+", "", text)
+
+
+def test_the_pdf_carries_everything_the_markdown_carries_in_order(
+    plan: Plan, pages: list[str]
+) -> None:
+    header_footer = re.compile(
+        r"^(Change \S+ · \S+ Upgrade to Usage Meter \S+|Generated .* Page \d+ of \d+)$", re.M
+    )
+    pdf = squeeze(header_footer.sub("", "\n".join(pages)))
+    blocks = markdown_blocks(render_markdown(plan))
+    assert len(blocks) > 100
+    at = 0
+    for block in blocks:
+        found = pdf.find(squeeze(block), at)
+        assert found >= 0, f"missing from the PDF, or out of order: {block!r}"
+        at = found + len(squeeze(block))
+
+
+def test_step_by_step_the_same_steps_as_the_markdown(plan: Plan, pages: list[str]) -> None:
+    markdown = render_markdown(plan)
+    md_steps = re.findall(r"^### (.+)$", markdown, flags=re.M)
+    text = "\n".join(pages)
+    pdf_steps = [s for s in md_steps if f"\n{s}\n" in text]
+    assert pdf_steps == md_steps
+    positions = [text.index(f"\n{s}\n") for s in md_steps]
+    assert positions == sorted(positions)
+
+
+def test_links_are_clickable_and_the_video_has_a_qr_code(plan: Plan, a4: Path) -> None:
+    data = a4.read_bytes()
+    urls = [r.url for r in plan.hops[0].procedure.references.values() if r.url]
+    for url in urls:
+        assert f"/URI({url})".encode() in data, url
+    inputs = typst_inputs(plan, "a4")
+    (qr,) = [v for k, v in inputs.items() if k.startswith("qr-")]
+    assert qr.startswith("<svg") and "youtube.com" not in qr  # a picture of the URL, not text
+    need("pdftotext")
+    assert "Scan the code to open the video." in run("pdftotext", "-raw", str(a4), "-")
+
+
+def test_the_plan_goes_in_as_json_data_never_as_markup(plan: Plan) -> None:
+    import json
+
+    inputs = typst_inputs(plan, "a4")
+    data = json.loads(inputs["plan"])
+    assert data["appliance"]["notes"] == list(HOSTILE_LINES)
+    assert data["appliance"]["ssh_port"] == "22"  # every value a string
+    step = data["hops"][0]["phases"][0]["steps"][0]
+    assert all(kind in ("value", "text") for _, kind in step["text"])
+
+
+def test_same_bytes_for_the_same_plan_and_no_typst_warning(plan: Plan) -> None:
+    import typst
+
+    from umrunbook.pdf import template_bytes
+
+    first = render_pdf(plan, "", RenderOptions())
+    assert first == render_pdf(plan, "", RenderOptions())
+    inputs = typst_inputs(plan, "a4")
+    _, warnings = typst.compile_with_warnings(
+        template_bytes(),
+        format="pdf",
+        sys_inputs=inputs,
+        pdf_standards=["a-2b"],
+        ignore_system_fonts=True,
+    )
+    assert [w.message for w in warnings] == []
+    assert compile_pdf(inputs, int(plan.generated_at.timestamp())) == first
+
+
+def test_heavy_engines_load_only_when_a_document_is_made(tmp_path: Path) -> None:
+    code = (
+        "import sys, umrunbook.cli, umrunbook.package, umrunbook.html, umrunbook.pdf, "
+        "umrunbook.plandata\n"
+        "heavy = [m for m in ('typst', 'markdown_it', 'segno') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    version = umrunbook(["--version"])
+    assert version.returncode == 0
+    assert FIXED_EPOCH  # the command line runs dated by SOURCE_DATE_EPOCH
+
+
+def test_the_command_line_writes_a_pdf_per_appliance_on_either_paper(tmp_path: Path) -> None:
+    need("pdfinfo")
+    out = render_package(tmp_path / "pkg", "--format", "pdf", "--paper", "letter")
+    pdfs = sorted(out.glob("*/runbook.pdf"))
+    assert [p.parent.name for p in pdfs] == ["um-ams-01", "um-ams-02", "um-fra-01"]
+    assert not list(out.glob("*/runbook.md")) and not list(out.glob("*/runbook.html"))
+    for path in pdfs:
+        meta = info(path)
+        assert meta["Page size"].startswith("612 x 792 pts (letter)")
+        assert path.parent.name in meta["Title"]
