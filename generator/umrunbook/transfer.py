@@ -1,0 +1,338 @@
+"""The transfer files of one appliance: WinSCP and OpenSSH, every value quoted where it lands.
+
+For each upgrade of the plan, the package gets:
+
+- ``upload.sh`` (POSIX sh) with ``sftp-upload.batch`` and ``known_hosts``: checks the bundle's
+  and the agent's SHA-256 before connecting, then uploads both with ``sftp -b`` and the host key
+  pinned (``StrictHostKeyChecking=yes`` against the generated known_hosts only);
+- ``winscp-upload.txt`` (a WinSCP script, ``-hostkey`` pinned) and ``winscp-upload.cmd`` (checks
+  the SHA-256 values, then runs the script with a log file), both with CRLF line ends.
+
+Without a host key in the inventory the scripts refuse to run and say how to add it: the
+first connection never trusts whatever key answers.
+
+The templates are in ``templates/transfer/``. Their environment accepts only values that went
+through one of the quoting filters below (``sh``, ``sftp``, ``winscp``, ``cmd``, ``comment``,
+``rem``): a plain string reaching a script is an error at generation time, never a script that
+runs something the inventory wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from jinja2 import Environment, StrictUndefined
+
+from umrunbook.hostkeys import HostKey
+from umrunbook.plan import PLANNED, BundleItem, Hop, Plan
+from umrunbook.templating import template_loader
+
+__all__ = [
+    "REMOTE_USER",
+    "Quoted",
+    "Upload",
+    "cmd_value",
+    "host_key_algorithms",
+    "host_key_file",
+    "known_hosts_host",
+    "sftp_quote",
+    "sh_quote",
+    "transfer_files",
+    "uploads",
+    "windows_path",
+    "winscp_quote",
+    "winscp_session_url",
+]
+
+#: The vendor's procedure uploads as root: the installation folder belongs to root.
+REMOTE_USER = "root"
+
+UPLOAD_SH = "upload.sh"
+SFTP_BATCH = "sftp-upload.batch"
+KNOWN_HOSTS = "known_hosts"
+WINSCP_SCRIPT = "winscp-upload.txt"
+WINSCP_CMD = "winscp-upload.cmd"
+WINSCP_LOG = "winscp-upload.log"
+
+# Host key algorithms OpenSSH may negotiate for each key type: pinning them makes the server
+# present the inventory's key, never another of its keys that known_hosts does not hold.
+_ALGORITHMS = {
+    "ssh-ed25519": "ssh-ed25519",
+    "ssh-rsa": "rsa-sha2-512,rsa-sha2-256",
+    "ecdsa-sha2-nistp256": "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384": "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521": "ecdsa-sha2-nistp521",
+}
+
+# sftp's batch parser takes quotes and backslashes, and globs local and remote paths; WinSCP's
+# script parser expands %NAME% and takes file masks. Remote paths and names come from the
+# catalogue and the validated inventory: anything beyond these characters is a defect to report.
+_REMOTE_SAFE = re.compile(r"[A-Za-z0-9._/+@:, -]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters Windows never allows in a path (besides ':' after the drive and '\').
+_NOT_IN_WINDOWS_PATHS = re.compile(r'[<>"|?*\x00-\x1f]')
+
+
+class Quoted(str):
+    """A value already quoted (or checked) for the file it is written into."""
+
+    __slots__ = ()
+
+
+def sh_quote(value: object) -> Quoted:
+    """One word for a POSIX shell: single quotes, each ' written as '\\''."""
+    text = str(value)
+    return Quoted("'" + text.replace("'", "'\\''") + "'")
+
+
+def sftp_quote(value: object) -> Quoted:
+    """One argument of an sftp batch command, in double quotes."""
+    text = str(value)
+    if not _REMOTE_SAFE.fullmatch(text):
+        raise ValueError(f"{text!r} cannot be written into an sftp batch file safely")
+    return Quoted(f'"{text}"')
+
+
+def winscp_quote(value: object) -> Quoted:
+    """One parameter of a WinSCP script command: double quotes, a '"' doubled (WinSCP's rule).
+
+    WinSCP expands %NAME% in every command, so a value holding '%' is refused: the values
+    written into the script are host names, remote paths and fingerprints, never local paths
+    (those come in as %1% and %2%, see winscp-upload.cmd).
+    """
+    text = str(value)
+    if "%" in text or _CONTROL.search(text):
+        raise ValueError(f"{text!r} cannot be written into a WinSCP script safely")
+    return Quoted('"' + text.replace('"', '""') + '"')
+
+
+def cmd_value(value: object) -> Quoted:
+    """The value part of `set "NAME=value"` in a .cmd file (cmd.exe reads it once).
+
+    Inside the quotes of `set "..."`, & | < > ( ) ^ are literal; % must be doubled in a batch
+    file. A '"', a control character or a non-ASCII character (cmd.exe reads .cmd files in the
+    console's code page) cannot be written safely: ValueError.
+    """
+    text = str(value)
+    if '"' in text or _CONTROL.search(text) or not text.isascii():
+        raise ValueError(f"{text!r} cannot be written into a .cmd file safely")
+    return Quoted(text.replace("%", "%%"))
+
+
+def comment_text(value: object) -> Quoted:
+    """Text for a '#' comment line: one line, control characters replaced."""
+    return Quoted(_CONTROL.sub("?", str(value)))
+
+
+def rem_text(value: object) -> Quoted:
+    """Text for a cmd.exe 'rem' line: percent expansion runs there too (and '%~' is an error)."""
+    text = _CONTROL.sub("?", str(value))
+    text = "".join(c if c.isascii() else "?" for c in text)
+    return Quoted(text.replace("%", "%%"))
+
+
+def windows_path(value: str) -> str | None:
+    """The local path as a .cmd default, or None when it cannot be one (the operator then
+    names the bundle on the command line)."""
+    if not value or _NOT_IN_WINDOWS_PATHS.search(value) or "%" in value:
+        return None
+    try:
+        cmd_value(value)
+    except ValueError:
+        return None
+    return value
+
+
+def known_hosts_host(host: str, port: int) -> str:
+    """The host as ssh writes it in known_hosts: `[host]:port` unless the port is 22."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def host_key_algorithms(key: HostKey) -> str:
+    return _ALGORITHMS[key.key_type]
+
+
+def host_key_file(key: HostKey) -> str:
+    """Where the appliance keeps that public host key: /etc/ssh/ssh_host_ed25519_key.pub."""
+    kind = "ecdsa" if key.key_type.startswith("ecdsa-") else key.key_type.removeprefix("ssh-")
+    return f"/etc/ssh/ssh_host_{kind}_key.pub"
+
+
+def _url_host(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{host}]" if address.version == 6 else host
+
+
+def winscp_session_url(protocol: str, host: str, port: int) -> str:
+    """`sftp://root@host:port/` (an IPv6 address in brackets), no password ever."""
+    return f"{protocol}://{REMOTE_USER}@{_url_host(host)}:{port}/"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """What one upgrade's upload moves where: shared by the transfer files and the runbook."""
+
+    appliance: str
+    host: str
+    port: int
+    protocol: str
+    remote_dir: str
+    bundle: BundleItem
+    agent_name: str
+    agent_sha256: str
+    folder: str  # inside the package, e.g. um-ams-01/transfer
+    agent_path: str  # inside the package, e.g. um-ams-01/agent/um-upgrade-agent.sh
+    host_key: HostKey | None
+    ticket: str
+    generator: str
+    label: str  # "" for a single upgrade, the target version where there are several
+
+    @property
+    def agent_relpath(self) -> str:
+        """The agent relative to the transfer folder: ../agent/um-upgrade-agent.sh."""
+        return posixpath.relpath(self.agent_path, self.folder)
+
+    @property
+    def agent_relpath_windows(self) -> str:
+        return self.agent_relpath.replace("/", "\\")
+
+    @property
+    def remote_bundle(self) -> str:
+        return posixpath.join(self.remote_dir, self.bundle.name)
+
+    @property
+    def remote_agent(self) -> str:
+        return posixpath.join(self.remote_dir, self.agent_name)
+
+    @property
+    def known_hosts_line(self) -> str:
+        if self.host_key is None:
+            raise ValueError(f"{self.appliance}: the inventory has no host key")
+        return f"{known_hosts_host(self.host, self.port)} {self.host_key.line}"
+
+    @property
+    def session_url(self) -> str:
+        return winscp_session_url(self.protocol, self.host, self.port)
+
+    @property
+    def local_bundle_default(self) -> str | None:
+        return windows_path(self.bundle.local_path)
+
+
+def uploads(plan: Plan) -> tuple[Upload, ...]:
+    """One upload per upgrade of the plan; none when there is nothing to upgrade."""
+    if plan.state != PLANNED:
+        return ()
+    multi = len(plan.hops) > 1
+    return tuple(_upload(plan, hop, multi) for hop in plan.hops)
+
+
+def _upload(plan: Plan, hop: Hop, multi: bool) -> Upload:
+    a = plan.appliance
+    label = hop.target_version.short if multi else ""
+    folder = f"{a.name}/transfer/{label}" if multi else f"{a.name}/transfer"
+    return Upload(
+        appliance=a.name,
+        host=a.host,
+        port=a.ssh_port,
+        protocol=plan.transfer.protocol,
+        remote_dir=hop.procedure.install_dir,
+        # The first file is the bundle the procedure runs (planning calls it the main one).
+        bundle=hop.bundle[0],
+        agent_name=hop.agent.name,
+        agent_sha256=hop.agent.sha256,
+        folder=folder,
+        agent_path=f"{a.name}/agent/{hop.agent.name}",
+        host_key=a.ssh_host_key,
+        ticket=plan.change.ticket,
+        generator=plan.generator,
+        label=label,
+    )
+
+
+def transfer_files(plan: Plan) -> dict[str, bytes]:
+    """The appliance's transfer files, keyed by their path inside the package."""
+    files: dict[str, bytes] = {}
+    for upload in uploads(plan):
+        files.update(_files_for(upload))
+    return files
+
+
+def _files_for(upload: Upload) -> dict[str, bytes]:
+    folder = upload.folder
+    files: dict[str, bytes] = {}
+    batch_sha256 = ""
+    if upload.host_key is not None:
+        batch = _render("transfer/sftp-upload.batch.j2", upload)
+        batch_sha256 = hashlib.sha256(batch).hexdigest()
+        files[f"{folder}/{SFTP_BATCH}"] = batch
+        files[f"{folder}/{KNOWN_HOSTS}"] = (upload.known_hosts_line + "\n").encode("ascii")
+        files[f"{folder}/{WINSCP_SCRIPT}"] = _crlf(_render("transfer/winscp-upload.txt.j2", upload))
+    files[f"{folder}/{UPLOAD_SH}"] = _render(
+        "transfer/upload.sh.j2", upload, batch_sha256=batch_sha256
+    )
+    files[f"{folder}/{WINSCP_CMD}"] = _crlf(_render("transfer/winscp-upload.cmd.j2", upload))
+    return dict(sorted(files.items()))
+
+
+def _render(name: str, upload: Upload, **extra: str) -> bytes:
+    key = upload.host_key
+    text = (
+        _environment()
+        .get_template(name)
+        .render(
+            u=upload,
+            key=key,
+            algorithms=host_key_algorithms(key) if key else "",
+            key_file=host_key_file(key) if key else "",
+            user=REMOTE_USER,
+            log_name=WINSCP_LOG,
+            script_name=WINSCP_SCRIPT,
+            **extra,
+        )
+    )
+    return text.encode("utf-8")
+
+
+def _crlf(data: bytes) -> bytes:
+    """Windows line ends: cmd.exe's labels and goto need them."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _require_quoted(value: object) -> object:
+    if isinstance(value, Quoted | int) and not isinstance(value, bool):
+        return value
+    raise TypeError(
+        f"{value!r} reached a transfer script unquoted: pass it through one of the filters "
+        "sh, sftp, winscp, cmd, comment, rem"
+    )
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=template_loader(),
+        finalize=_require_quoted,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        sh=sh_quote,
+        sftp=sftp_quote,
+        winscp=winscp_quote,
+        cmd=cmd_value,
+        comment=comment_text,
+        rem=rem_text,
+    )
+    return env
