@@ -1168,10 +1168,13 @@ run_bundle() {
   say "   Do not close this session or reboot until it ends."
   trap on_bundle_signal INT TERM HUP
   start=$(now_epoch)
+  # The bundle's exit code is recorded, not an error of the agent: no ERR trap, no errexit.
+  trap - ERR
   set +e
   (cd -- "$INSTALL_DIR" && "${cmd[@]}") 2>&1 | tee -a -- "$log"
   st=("${PIPESTATUS[@]}")
   set -e
+  install_err_trap
   rc=${st[0]}
   end=$(now_epoch)
   trap - INT TERM HUP
@@ -1767,8 +1770,12 @@ on_err() {
   exit "$rc"
 }
 
-main() {
+install_err_trap() {
   trap 'on_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
+}
+
+main() {
+  install_err_trap
   parse_args "$@"
   setup_paths
   local c

@@ -70,8 +70,18 @@ class Rig:
     manifest: dict[str, str]
     text: str
 
-    def agent(self, *args: str, from_state: bool = False, timeout: float = 60) -> Result:
-        return Result(self.app.agent(*args, from_state=from_state, timeout=timeout))
+    def agent(
+        self,
+        *args: str,
+        from_state: bool = False,
+        timeout: float = 60,
+        unexpected_ok: bool = False,
+    ) -> Result:
+        """Runs the agent; an unexpected error (its ERR trap) fails the test unless allowed."""
+        result = Result(self.app.agent(*args, from_state=from_state, timeout=timeout))
+        if not unexpected_ok:
+            assert "STOPPED: unexpected error" not in result.out, result
+        return result
 
     def state(self) -> dict[str, str]:
         run_dir = self.app.state_dir / f"run-{self.manifest['appliance']}-{TICKET}"
