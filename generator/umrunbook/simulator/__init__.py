@@ -104,12 +104,23 @@ def check_simulator_available() -> None:
             "the simulated appliance needs 'unshare' (util-linux): install it "
             "(apt-get install util-linux / dnf install util-linux) and run it again"
         )
+    boot_id = "/proc/sys/kernel/random/boot_id"
     probe = subprocess.run(
-        ["unshare", "-m", "-u", "true"], capture_output=True, text=True, check=False
+        [
+            "unshare",
+            "-m",
+            "-u",
+            "sh",
+            "-c",
+            f"mount --make-rprivate / && mount --bind {boot_id} {boot_id}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if probe.returncode != 0:
         raise SimulatorUnavailable(
-            "'unshare -m -u' does not work here "
+            "'unshare -m -u' with bind mounts does not work here "
             f"({probe.stderr.strip() or 'exit ' + str(probe.returncode)}): in a container, "
             "run it with CAP_SYS_ADMIN (e.g. docker run --privileged), or on a Linux VM"
         )
