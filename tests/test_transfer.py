@@ -1,0 +1,395 @@
+"""The transfer files as files: which ones, their line ends, their quoting, and the WinSCP script
+and .cmd wrapper checked against WinSCP's documented syntax (WinSCP cannot run here).
+
+WinSCP references (winscp.net/eng/docs): scripting (commands syntax: a parameter with spaces in
+double quotes, a literal '"' doubled; %N% script parameters; %NAME% environment variables;
+exit code 1 when a command fails), scriptcommand_open (-hostkey="<fingerprint>", SHA-256 form
+"ssh-ed25519 255 <base64>", session URL <protocol>://<user>@<host>:<port>/), scriptcommand_option
+(batch off|on|abort|continue: in batch mode an input prompt is cancelled after a short time;
+confirm off; failonnomatch on), scriptcommand_put (-transfer=binary, -resumesupport=on: transfer
+to a temporary file name), scriptcommand_ls, scriptcommand_mv, scriptcommand_exit, commandline
+(/ini=nul, /log=, /script=, /parameter // ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need
+from umrunbook.catalogue import load_catalogue
+from umrunbook.example import example_inventory
+from umrunbook.plan import Plan
+from umrunbook.planning import plan_fleet
+from umrunbook.transfer import (
+    Quoted,
+    cmd_value,
+    known_hosts_host,
+    sftp_quote,
+    sh_quote,
+    transfer_files,
+    uploads,
+    windows_path,
+    winscp_quote,
+    winscp_session_url,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y"
+
+
+def example_plan(index: int = 0) -> Plan:
+    return plan_fleet(example_inventory(), load_catalogue(), NOW)[index]
+
+
+def with_appliance(plan: Plan, **changes: object) -> Plan:
+    return dataclasses.replace(plan, appliance=dataclasses.replace(plan.appliance, **changes))
+
+
+def with_local_path(plan: Plan, local_path: str) -> Plan:
+    hop = plan.hops[0]
+    bundle = (dataclasses.replace(hop.bundle[0], local_path=local_path), *hop.bundle[1:])
+    return dataclasses.replace(plan, hops=(dataclasses.replace(hop, bundle=bundle),))
+
+
+def text(files: dict[str, bytes], name: str) -> str:
+    return files[name].decode("utf-8")
+
+
+# -- which files, and how they are written ---------------------------------------------------
+
+
+def test_files_with_a_host_key() -> None:
+    files = transfer_files(example_plan())
+    assert sorted(files) == [
+        "um-ams-01/transfer/known_hosts",
+        "um-ams-01/transfer/sftp-upload.batch",
+        "um-ams-01/transfer/upload.sh",
+        "um-ams-01/transfer/winscp-upload.cmd",
+        "um-ams-01/transfer/winscp-upload.txt",
+    ]
+
+
+def test_without_a_host_key_only_the_refusing_scripts() -> None:
+    files = transfer_files(with_appliance(example_plan(), ssh_host_key=None))
+    assert sorted(files) == ["um-ams-01/transfer/upload.sh", "um-ams-01/transfer/winscp-upload.cmd"]
+    cmd = text(files, "um-ams-01/transfer/winscp-upload.cmd")
+    assert "REFUSED: the inventory has no SSH host key" in cmd
+    assert "ssh-keygen -l -E sha256 -f" in cmd
+    assert "/script=" not in cmd  # it never runs WinSCP
+    upload = text(files, "um-ams-01/transfer/upload.sh")
+    assert "REFUSED: the inventory has no SSH host key" in upload
+    assert "sftp" not in upload.split("set -eu", 1)[1].replace("(sftp)", "")
+
+
+def test_windows_files_have_crlf_and_the_others_lf() -> None:
+    files = transfer_files(example_plan())
+    for name, data in files.items():
+        if name.endswith((".cmd", ".txt")):
+            assert b"\r\n" in data
+            assert data.count(b"\n") == data.count(b"\r\n"), name
+            assert data.endswith(b"\r\n")
+        else:
+            assert b"\r" not in data, name
+            assert data.endswith(b"\n")
+        data.decode("ascii")  # the example's values are ASCII; nothing else crept in
+
+
+def test_known_hosts_form_depends_on_the_port() -> None:
+    assert known_hosts_host("um.corp.example", 22) == "um.corp.example"
+    assert known_hosts_host("192.0.2.41", 2222) == "[192.0.2.41]:2222"
+    fra = transfer_files(example_plan(2))  # um-fra-01: 192.0.2.41, port 2222
+    line = text(fra, "um-fra-01/transfer/known_hosts")
+    assert line.startswith("[192.0.2.41]:2222 ssh-ed25519 AAAA")
+    assert line.count("\n") == 1
+
+
+def test_session_url_brackets_an_ipv6_address_and_never_holds_a_password() -> None:
+    assert winscp_session_url("sftp", "2001:db8::5", 22) == "sftp://root@[2001:db8::5]:22/"
+    assert winscp_session_url("scp", "um.corp.example", 2222) == "scp://root@um.corp.example:2222/"
+
+
+def test_multi_hop_plans_get_one_folder_per_upgrade() -> None:
+    plan = example_plan()
+    hop = plan.hops[0]
+    plan = dataclasses.replace(plan, hops=(hop, dataclasses.replace(hop)))
+    folders = [u.folder for u in uploads(plan)]
+    assert folders == ["um-ams-01/transfer/4.3", "um-ams-01/transfer/4.3"]
+    assert uploads(plan)[0].agent_relpath == "../../agent/um-upgrade-agent.sh"
+    assert uploads(example_plan())[0].agent_relpath == "../agent/um-upgrade-agent.sh"
+
+
+# -- quoting --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "it's", "a b", "$(id)", "`id`", "back\\slash", "'", "", "*?[x]", "-n"]
+)
+def test_sh_quote_is_one_literal_word(value: str) -> None:
+    need("dash")
+    result = subprocess.run(
+        ["dash", "-c", f"printf '%s' {sh_quote(value)}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == value
+
+
+def test_sftp_quote_refuses_what_sftp_would_glob_or_unquote() -> None:
+    assert sftp_quote("/opt/vmware/cloudusagemetering") == '"/opt/vmware/cloudusagemetering"'
+    for bad in ['a"b', "a*b", "a?b", "a[b]", "a\\b", "a\nb", "a$b"]:
+        with pytest.raises(ValueError):
+            sftp_quote(bad)
+
+
+def test_winscp_quote_doubles_quotes_and_refuses_percent() -> None:
+    assert winscp_quote('say "hi"') == '"say ""hi"""'
+    with pytest.raises(ValueError):
+        winscp_quote("%TEMP%")
+
+
+def test_cmd_value_doubles_percent_and_refuses_quotes_and_non_ascii() -> None:
+    assert cmd_value("C:\\Up & (grades)\\50%\\x") == "C:\\Up & (grades)\\50%%\\x"
+    for bad in ['a"b', "a\nb", "C:\\Übergabe\\x.shar"]:
+        with pytest.raises(ValueError):
+            cmd_value(bad)
+
+
+def test_windows_path_default_only_when_it_can_be_written_safely() -> None:
+    assert windows_path("C:\\Upgrades\\ums.shar") == "C:\\Upgrades\\ums.shar"
+    assert windows_path("D:\\It's (new) & old\\ums.shar") == "D:\\It's (new) & old\\ums.shar"
+    for bad in ["C:\\50%\\x", 'C:\\a"b', "C:\\a|b", "C:\\Übergabe\\x", ""]:
+        assert windows_path(bad) is None
+
+
+def test_a_value_that_skips_the_quoting_filters_is_an_error() -> None:
+    from umrunbook.transfer import _environment
+
+    template = _environment().from_string("x={{ value }}")
+    with pytest.raises(TypeError, match="unquoted"):
+        template.render(value="$(reboot)")
+    assert template.render(value=Quoted("'ok'")) == "x='ok'"
+
+
+def test_hostile_local_paths_in_the_cmd() -> None:
+    plan = with_local_path(example_plan(), "D:\\It's (new) & old\\ums.shar")
+    cmd = text(transfer_files(plan), "um-ams-01/transfer/winscp-upload.cmd")
+    assert 'set "UM_BUNDLE=D:\\It\'s (new) & old\\ums.shar"\r\n' in cmd
+    percent = with_local_path(example_plan(), "C:\\100%USERNAME%\\ums.shar")
+    cmd = text(transfer_files(percent), "um-ams-01/transfer/winscp-upload.cmd")
+    assert 'set "UM_BUNDLE="\r\n' in cmd  # no default: the operator names the bundle
+    assert "USERNAME" not in cmd
+
+
+def test_upload_sh_passes_shellcheck_and_dash(tmp_path: Path) -> None:
+    need("shellcheck", "dash")
+    plans = [example_plan(), with_appliance(example_plan(), ssh_host_key=None)]
+    for index, plan in enumerate(plans):
+        script = tmp_path / f"upload-{index}.sh"
+        script.write_bytes(transfer_files(plan)["um-ams-01/transfer/upload.sh"])
+        check = subprocess.run(
+            ["shellcheck", "-s", "sh", "-S", "style", str(script)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout
+        parse = subprocess.run(["dash", "-n", str(script)], capture_output=True, check=False)
+        assert parse.returncode == 0, parse.stderr
+
+
+def test_upload_sh_keeps_the_password_prompt_possible_and_the_host_key_strict() -> None:
+    script = text(transfer_files(example_plan()), "um-ams-01/transfer/upload.sh")
+    command = script[script.index("sftp -o BatchMode=no") :].split("\n\n", 1)[0]
+    # sftp -b adds "-oBatchMode yes" to ssh; ssh keeps the first value it is given.
+    assert command.index("BatchMode=no") < command.index("-b ")
+    assert "StrictHostKeyChecking=yes" in command
+    assert "GlobalKnownHostsFile=/dev/null" in command
+    assert "HostKeyAlgorithms=" in command
+    batch = text(transfer_files(example_plan()), "um-ams-01/transfer/sftp-upload.batch")
+    commands = [line for line in batch.splitlines() if not line.startswith("#")]
+    assert not any(line.startswith("-") for line in commands)  # no error is ever ignored
+    assert commands[0] == 'cd "/opt/vmware/cloudusagemetering"'
+    assert [c.split()[0] for c in commands] == ["cd", "put", "put", "rename", "rename", "ls", "ls"]
+
+
+# -- the WinSCP script against WinSCP's documented syntax ----------------------------------
+
+WINSCP_SWITCHES = {
+    "open": {"-hostkey"},
+    "put": {"-transfer", "-resumesupport"},
+    "option": set(),
+    "cd": set(),
+    "ls": set(),
+    "mv": set(),
+    "exit": set(),
+}
+OPTIONS = {"batch": {"off", "on", "abort", "continue"}, "confirm": {"off", "on"}}
+OPTIONS["failonnomatch"] = {"off", "on"}
+
+
+def winscp_tokens(line: str) -> list[str]:
+    """A WinSCP command split as WinSCP does: spaces separate parameters; a double-quoted part
+    may hold spaces; inside quotes a doubled '"' is one literal '"'."""
+    tokens: list[str] = []
+    current = ""
+    quoted = False
+    started = False
+    index = 0
+    while index < len(line):
+        char = line[index]
+        if char == '"':
+            if quoted and line[index + 1 : index + 2] == '"':
+                current += '"'
+                index += 2
+                continue
+            quoted = not quoted
+            started = True
+        elif char == " " and not quoted:
+            if started:
+                tokens.append(current)
+            current, started = "", False
+        else:
+            current += char
+            started = True
+        index += 1
+    assert not quoted, f"unbalanced quotes: {line}"
+    if started:
+        tokens.append(current)
+    return tokens
+
+
+def winscp_commands(script: str) -> list[list[str]]:
+    lines = script.split("\r\n")
+    return [winscp_tokens(line) for line in lines if line.strip() and not line.startswith("#")]
+
+
+def real_fingerprint(key_line: str, tmp_path: Path) -> str:
+    """The key's SHA-256 (base64, unpadded) as ssh-keygen prints it: the reference for WinSCP's
+    form. (ssh-keygen says 256 bits for ed25519 where WinSCP, as documented, says 255.)"""
+    need("ssh-keygen")
+    path = tmp_path / "key.pub"
+    path.write_text(key_line + "\n")
+    result = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()[1].removeprefix("SHA256:")
+
+
+@pytest.mark.parametrize("protocol", ["sftp", "scp"])
+def test_winscp_script_follows_the_documented_syntax(protocol: str, tmp_path: Path) -> None:
+    plan = example_plan(2)  # um-fra-01: an IP address and port 2222
+    plan = dataclasses.replace(plan, transfer=dataclasses.replace(plan.transfer, protocol=protocol))
+    script = text(transfer_files(plan), "um-fra-01/transfer/winscp-upload.txt")
+    commands = winscp_commands(script)
+    for command in commands:
+        name, *params = command
+        assert name in WINSCP_SWITCHES, command
+        for param in params:
+            if param.startswith("-"):
+                assert param.split("=", 1)[0] in WINSCP_SWITCHES[name], command
+        if name == "option":
+            assert params[1] in OPTIONS[params[0]], command
+
+    names = [c[0] for c in commands]
+    assert names[-1] == "exit"
+    # Batch mode is off while the session opens (a password prompt would be cancelled after a
+    # few seconds in batch mode), and abort-on-error right after.
+    opening = names.index("open")
+    assert commands[opening - 2] == ["option", "batch", "off"]
+    assert commands[opening + 1] == ["option", "batch", "abort"]
+    assert ["option", "confirm", "off"] in commands
+    assert ["option", "failonnomatch", "on"] in commands
+
+    _, url, hostkey = commands[opening]
+    assert url == f"{protocol}://root@192.0.2.41:2222/"  # no password in it
+    key = plan.appliance.ssh_host_key
+    assert key is not None
+    assert hostkey == f"-hostkey={key.winscp}"
+    assert hostkey == f"-hostkey=ssh-ed25519 255 {real_fingerprint(key.line, tmp_path)}"
+    assert re.fullmatch(r"-hostkey=ssh-ed25519 255 [A-Za-z0-9+/]{43}", hostkey)
+
+    remote = "/opt/vmware/cloudusagemetering"
+    assert ["cd", remote] in commands
+    puts = [c for c in commands if c[0] == "put"]
+    assert [p[-2] for p in puts] == ["%1%", "%2%"]
+    for put in puts:
+        assert "-transfer=binary" in put
+    if protocol == "sftp":
+        assert all("-resumesupport=on" in p for p in puts)
+        assert [p[-1] for p in puts] == [
+            f"{remote}/ums-system-upgrade.shar",
+            f"{remote}/um-upgrade-agent.sh",
+        ]
+    else:
+        assert [p[-1] for p in puts] == [
+            f"{remote}/ums-system-upgrade.shar.part",
+            f"{remote}/um-upgrade-agent.sh.part",
+        ]
+        moves = [c[1:] for c in commands if c[0] == "mv"]
+        assert moves == [[p[-1], p[-1].removesuffix(".part")] for p in puts]
+    listed = [c[1] for c in commands if c[0] == "ls"]
+    assert listed == [f"{remote}/ums-system-upgrade.shar", f"{remote}/um-upgrade-agent.sh"]
+    # WinSCP expands %NAME% in every command: the only ones here are the two parameters.
+    body = "\r\n".join(line for line in script.split("\r\n") if not line.startswith("#"))
+    assert re.findall(r"%[^%\s]*%", body) == ["%1%", "%2%"]
+    assert "password" not in body.lower()
+
+
+# -- the .cmd wrapper -----------------------------------------------------------------------
+
+SYSTEM_VARIABLES = {"ERRORLEVEL", "ProgramFiles", "ProgramFiles(x86)", "LOCALAPPDATA", "WINSCP_COM"}
+
+
+def cmd_lines(plan: Plan) -> list[str]:
+    name = f"{plan.appliance.name}/transfer/winscp-upload.cmd"
+    return text(transfer_files(plan), name).split("\r\n")
+
+
+@pytest.mark.parametrize("has_key", [True, False])
+def test_cmd_labels_variables_and_blocks(has_key: bool) -> None:
+    plan = example_plan() if has_key else with_appliance(example_plan(), ssh_host_key=None)
+    lines = cmd_lines(plan)
+    assert lines[0] == "@echo off"
+    code = [line for line in lines if line and not line.lower().startswith("rem")]
+    labels = {line[1:] for line in code if line.startswith(":")}
+    targets = re.findall(r"\b(?:goto|call) :?(\w+)", "\n".join(code), flags=re.IGNORECASE)
+    assert targets and set(targets) <= labels, set(targets) - labels
+    # No parenthesised blocks: %ProgramFiles(x86)% inside one would close it.
+    assert not any(line.rstrip().endswith("(") or line.strip() == ")" for line in code)
+    assigned = set(re.findall(r'set "(\w+)=', "\n".join(code)))
+    for line in code:
+        stripped = re.sub(r"%%|%~(?:dp0|1|2)|%%~\$PATH:W", "", line)
+        for variable in re.findall(r"%([^%]+)%", stripped):
+            assert variable in assigned | SYSTEM_VARIABLES, (variable, line)
+        assert stripped.count("%") % 2 == 0, line
+    # Paths never go through `call` (it would expand their percent signs a second time).
+    assert all(line.strip() == "call :check_sha256" for line in code if "call " in line)
+
+
+def test_cmd_checks_both_files_then_runs_winscp_with_a_log() -> None:
+    lines = cmd_lines(example_plan())
+    code = "\n".join(lines)
+    run = next(line for line in lines if "/script=" in line)
+    assert run.startswith('"%UM_WINSCP%" /ini=nul /log="%UM_LOG%" /script="%UM_SCRIPT%"')
+    assert run.endswith('/parameter // "%UM_BUNDLE%" "%UM_AGENT%"')
+    assert code.index("call :check_sha256") < code.index("/script=")
+    assert code.count("call :check_sha256") == 2
+    assert 'set "UM_AGENT=%~dp0..\\agent\\um-upgrade-agent.sh"' in lines
+    assert 'set "UM_BUNDLE=C:\\Upgrades\\ums-system-upgrade.shar"' in lines
+    assert "if errorlevel 1 goto refused" in lines
+    assert 'if not "%UM_RC%"=="0" goto failed' in lines
+    powershell = next(line for line in lines if line.startswith("powershell.exe"))
+    assert powershell.count('"') == 2 and powershell.endswith('"')
+    assert "%" not in powershell
+    assert "Get-FileHash -Algorithm SHA256 -LiteralPath $p" in powershell
+    assert "$env:UM_FILE" in powershell
