@@ -13,7 +13,13 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from tests.conftest import need
-from tests.test_html_support import HOSTILE_LINES, example_plans, hostile_plans, parse_html
+from tests.test_html_support import (
+    HOSTILE_LINES,
+    example_plans,
+    hostile_plans,
+    multi_hop_plan,
+    parse_html,
+)
 from umrunbook.html import render_html
 from umrunbook.markdown import render_markdown
 from umrunbook.package import RenderOptions
@@ -195,3 +201,19 @@ def test_a_plan_without_approver_or_notes_renders(plan: Plan) -> None:
     html = page(bare)
     assert "alert(1)" not in html
     assert parse_html(html).iter("section", "step")
+
+
+def test_a_route_of_two_upgrades_keeps_ids_unique_and_flags_the_field_report() -> None:
+    plan = multi_hop_plan()
+    html = page(plan)
+    doc = parse_html(html)
+    ids = [e.attrs["id"] for e in doc.iter() if "id" in e.attrs]
+    assert len(ids) == len(set(ids))
+    steps = doc.iter("section", "step")
+    expected = sum(len(h.steps) + len(h.backout.steps) for h in plan.hops)
+    assert len(steps) == expected
+    assert all(len(card.iter("span", "where")) == 1 for card in steps)
+    (quote,) = doc.iter("blockquote")
+    assert quote.text.strip().startswith("Field report, not the vendor's text:")
+    toc = [a.text for a in doc.iter("nav")[0].iter("a")]
+    assert "4.2: Backout plan" in toc and "4.3: Backout plan" in toc

@@ -3,13 +3,13 @@ markup, the real command line, and a small reader of the HTML we write."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.conftest import FIXED_EPOCH, ROOT, umrunbook
-from umrunbook.catalogue import load_catalogue
+from umrunbook.catalogue import Reference, load_catalogue
 from umrunbook.example import example_inventory, example_text
 from umrunbook.inventory import parse_inventory
 from umrunbook.plan import Plan
@@ -45,6 +45,29 @@ def hostile_inventory_text() -> str:
 def hostile_plans() -> tuple[Plan, ...]:
     inventory = parse_inventory(hostile_inventory_text(), Path("hostile.yaml"))
     return plan_fleet(inventory, load_catalogue(), NOW)
+
+
+def multi_hop_plan() -> Plan:
+    """um-fra-01 taken to 4.3 in two upgrades, 4.1 -> 4.2 -> 4.3, one step a field report.
+
+    The catalogue has a direct path today; the route is put together from two real plans so
+    that every face is tried on the shape a route of several hops gives the runbook.
+    """
+    text = example_text()
+    assert 'target: "4.3"' in text
+    inventory = parse_inventory(text.replace('target: "4.3"', 'target: "4.2"'), Path("multi.yaml"))
+    older = tuple(a for a in inventory.appliances if a.name == "um-fra-01")
+    (first,) = plan_fleet(replace(inventory, appliances=older), load_catalogue(), NOW)
+    (last,) = [p for p in example_plans() if p.appliance.name == first.appliance.name]
+    hop1, hop2 = first.hops[0], last.hops[0]
+    field_step = replace(hop2.steps[0], source=Reference("FR1", "field", "A field report", ""))
+    hop2 = replace(
+        hop2,
+        source_version=hop1.target_version,
+        steps=(field_step, *hop2.steps[1:]),
+        folder="hop-2-4.3/",
+    )
+    return replace(last, hops=(replace(hop1, folder="hop-1-4.2/"), hop2))
 
 
 def render_package(out: Path, *args: str) -> Path:

@@ -12,7 +12,13 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from tests.conftest import FIXED_EPOCH, need, umrunbook
-from tests.test_html_support import HOSTILE_LINES, NOW, hostile_plans, render_package
+from tests.test_html_support import (
+    HOSTILE_LINES,
+    NOW,
+    hostile_plans,
+    multi_hop_plan,
+    render_package,
+)
 from umrunbook.markdown import render_markdown, when_utc
 from umrunbook.package import RenderOptions
 from umrunbook.pdf import compile_pdf, render_pdf, typst_inputs
@@ -175,13 +181,13 @@ def squeeze(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def test_the_pdf_carries_everything_the_markdown_carries_in_order(
-    plan: Plan, pages: list[str]
-) -> None:
-    header_footer = re.compile(
-        r"^(Change \S+ · \S+ Upgrade to Usage Meter \S+|Generated .* Page \d+ of \d+)$", re.M
-    )
-    pdf = squeeze(header_footer.sub("", "\n".join(pages)))
+HEADER_FOOTER = re.compile(
+    r"^(Change \S+ · \S+ Upgrade to Usage Meter \S+|Generated .* Page \d+ of \d+)$", re.M
+)
+
+
+def assert_pdf_carries_the_markdown(plan: Plan, pages: list[str]) -> None:
+    pdf = squeeze(HEADER_FOOTER.sub("", "\n".join(pages)))
     blocks = markdown_blocks(render_markdown(plan))
     assert len(blocks) > 100
     at = 0
@@ -189,6 +195,26 @@ def test_the_pdf_carries_everything_the_markdown_carries_in_order(
         found = pdf.find(squeeze(block), at)
         assert found >= 0, f"missing from the PDF, or out of order: {block!r}"
         at = found + len(squeeze(block))
+
+
+def test_the_pdf_carries_everything_the_markdown_carries_in_order(
+    plan: Plan, pages: list[str]
+) -> None:
+    assert_pdf_carries_the_markdown(plan, pages)
+
+
+def test_a_route_of_two_upgrades_with_a_field_report_in_both_faces(tmp_path: Path) -> None:
+    need("pdftotext")
+    plan = multi_hop_plan()
+    path = tmp_path / "route.pdf"
+    path.write_bytes(render_pdf(plan, render_markdown(plan), RenderOptions()))
+    pages = run("pdftotext", "-raw", str(path), "-").split("\f")[:-1]
+    assert_pdf_carries_the_markdown(plan, pages)
+    text = "\n".join(pages).translate(TYPOGRAPHIC)
+    assert text.count("Field report, not the vendor's text:") == 1
+    for heading in ("Upgrade 1 of 2: 4.1 → 4.2", "4.2: Backout plan", "4.3: Backout plan"):
+        assert f"\n{heading}\n" in text
+    assert "Snapshots removed." in text
 
 
 def test_step_by_step_the_same_steps_as_the_markdown(plan: Plan, pages: list[str]) -> None:

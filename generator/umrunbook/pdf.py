@@ -43,10 +43,11 @@ def qr_svgs(plan: Plan) -> list[str]:
     return svgs
 
 
-def typst_inputs(plan: Plan, paper: str) -> dict[str, str]:
+def typst_inputs(plan: Plan, paper: str, markdown_text: str = "") -> dict[str, str]:
+    from umrunbook.markdown import render_markdown
     from umrunbook.plandata import plan_json
 
-    inputs = {"plan": plan_json(plan), "paper": paper}
+    inputs = {"plan": plan_json(plan, markdown_text or render_markdown(plan)), "paper": paper}
     for n, svg in enumerate(qr_svgs(plan)):
         inputs[f"qr-{n}"] = svg
     return inputs
@@ -73,6 +74,8 @@ def compile_pdf(inputs: dict[str, str], timestamp: int) -> bytes:
 
 
 def render_pdf(plan: Plan, markdown_text: str, options: RenderOptions) -> bytes:
-    """The PDF runbook of one plan. `markdown_text` is not read: the template reads the plan."""
+    """The PDF runbook of one plan, from the plan's data; the Markdown lends it only the
+    transfer section, which the transfer files' template writes."""
     paper = options.paper if options.paper in ("a4", "letter") else "a4"
-    return compile_pdf(typst_inputs(plan, paper), int(plan.generated_at.timestamp()))
+    inputs = typst_inputs(plan, paper, markdown_text)
+    return compile_pdf(inputs, int(plan.generated_at.timestamp()))

@@ -11,11 +11,14 @@ What the Markdown runbook shows, this carries: the two are held against each oth
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from umrunbook.humanize import duration
 from umrunbook.markdown import when, when_utc
 from umrunbook.plan import Hop, Plan, PlannedStep, Text
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 PHASES = (("before", "Before the window"), ("window", "In the window"))
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
@@ -45,15 +48,15 @@ def step_data(step: PlannedStep) -> dict[str, Any]:
             for block in step.commands
         ],
         "agent_runs": "\n".join(step.agent_runs),
+        "field_report": "yes" if step.source.kind == "field" else "",
         "expect": segments(step.expect),
         "if_not": segments(step.if_not),
     }
 
 
-def hop_data(plan: Plan, hop: Hop, index: int) -> dict[str, Any]:
+def hop_data(plan: Plan, hop: Hop, index: int, transfer: list[dict[str, Any]]) -> dict[str, Any]:
     multi = len(plan.hops) > 1
     a = plan.appliance
-    key = a.ssh_host_key
     return {
         "index": str(index + 1),
         "source": hop.source_version.short,
@@ -64,30 +67,84 @@ def hop_data(plan: Plan, hop: Hop, index: int) -> dict[str, Any]:
         "snapshot_name": hop.snapshot_name,
         "snapshot_at": a.snapshot or "the VM's location in vCenter",
         "prerequisites": [p.text for p in hop.procedure.prerequisites],
-        "transfer": {
-            "protocol": plan.transfer.protocol.upper(),
-            "host": a.host,
-            "port": str(a.ssh_port),
-            "user": "root",
-            "folder": hop.procedure.install_dir,
-            "files": [item.name for item in hop.bundle] + [hop.agent.name],
-            "key_sha256": key.sha256 if key else "",
-            "key_type": key.key_type if key else "",
-            "key_winscp": key.winscp if key else "",
-        },
+        "transfer": transfer,
         "phases": [
             {"heading": heading, "steps": [step_data(s) for s in hop.steps if s.phase == phase]}
             for phase, heading in PHASES
             if any(s.phase == phase for s in hop.steps)
         ],
         "certificates": step_data(hop.certificates),
+        "backout": {
+            "when": list(hop.backout.when),
+            "snapshot_until": hop.backout.snapshot_until,
+            "steps": [step_data(s) for s in hop.backout.steps],
+        },
+        "cleanup": segments(hop.cleanup.text),
     }
 
 
-def plan_data(plan: Plan) -> dict[str, Any]:
+def markdown_sections(markdown_text: str, title: str) -> list[list[dict[str, Any]]]:
+    """The blocks of each `## ...TITLE` section of the Markdown runbook, as data.
+
+    The transfer section is written by the transfer files' own template; the PDF takes it
+    from the Markdown, so the two faces say the same even as that template changes.
+    Each block is {"kind": "para" | "item" | "code", "parts": [[text, kind, url], ...]}.
+    """
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark", {"html": False}).enable("table").parse(markdown_text)
+    sections: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] | None = None
+    in_item = 0
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and token.tag == "h2":
+            heading = tokens[i + 1].content
+            current = [] if heading.endswith(title) else None
+            if current is not None:
+                sections.append(current)
+        elif token.type == "heading_open":
+            current = None
+        elif current is None:
+            continue
+        elif token.type == "list_item_open":
+            in_item += 1
+        elif token.type == "list_item_close":
+            in_item -= 1
+        elif token.type == "fence":
+            current.append({"kind": "code", "parts": [[token.content.rstrip("\n"), "code", ""]]})
+        elif token.type == "inline":
+            current.append({"kind": "item" if in_item else "para", "parts": inline_parts(token)})
+    return sections
+
+
+def inline_parts(token: Token) -> list[list[str]]:
+    parts: list[list[str]] = []
+    strong = 0
+    url = ""
+    for child in token.children or ():
+        if child.type == "strong_open":
+            strong += 1
+        elif child.type == "strong_close":
+            strong -= 1
+        elif child.type == "link_open":
+            url = str(child.attrGet("href") or "")
+        elif child.type == "link_close":
+            url = ""
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append([" ", "text", ""])
+        elif child.type == "code_inline":
+            parts.append([child.content, "value", ""])
+        elif child.type == "text" and child.content:
+            kind = "link" if url else "strong" if strong else "text"
+            parts.append([child.content, kind, url])
+    return parts
+
+
+def plan_data(plan: Plan, markdown_text: str) -> dict[str, Any]:
     a = plan.appliance
     change = plan.change
     last = plan.hops[-1]
+    transfers = markdown_sections(markdown_text, "Transfer")
     references = [
         {"title": ref.title, "url": ref.url, "kind": ref.kind}
         for hop in plan.hops
@@ -121,16 +178,14 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "generated_date": plan.generated_at.strftime("%Y-%m-%d"),
         "generator": plan.generator,
         "inventory_path": plan.inventory_path,
-        "hops": [hop_data(plan, hop, i) for i, hop in enumerate(plan.hops)],
-        "backout": {
-            "when": list(last.backout.when),
-            "snapshot_until": last.backout.snapshot_until,
-            "steps": [step_data(s) for s in last.backout.steps],
-        },
+        "hops": [
+            hop_data(plan, hop, i, transfers[i] if i < len(transfers) else [])
+            for i, hop in enumerate(plan.hops)
+        ],
         "cleanup": step_data(last.cleanup),
         "references": references,
     }
 
 
-def plan_json(plan: Plan) -> str:
-    return json.dumps(plan_data(plan), ensure_ascii=False, sort_keys=True)
+def plan_json(plan: Plan, markdown_text: str) -> str:
+    return json.dumps(plan_data(plan, markdown_text), ensure_ascii=False, sort_keys=True)
