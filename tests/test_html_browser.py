@@ -33,7 +33,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shots = base / "shots"
     shots.mkdir()
     result = subprocess.run(
-        ["node", str(SCRIPT), str(out / "um-ams-01" / "runbook.html"), str(shots)],
+        [
+            "node",
+            str(SCRIPT),
+            str(out / "um-ams-01" / "runbook.html"),
+            str(shots),
+            str(out / "index.html"),
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -121,9 +127,19 @@ def test_print_drops_the_chrome_keeps_steps_whole_and_boxes_empty(
     assert printed["qrShown"]
 
 
+def test_the_fleet_index_is_quiet_and_accessible_too(report: dict[str, Any]) -> None:
+    assert report["indexRows"] == 3
+    assert report["indexAxe"] == []
+
+
 def test_screenshots_were_taken(report: dict[str, Any]) -> None:
     shots: Path = report["shots"]
-    for name in ("runbook-screen.png", "runbook-steps.png", "runbook-print.png"):
+    for name in (
+        "runbook-screen.png",
+        "runbook-steps.png",
+        "runbook-print.png",
+        "index-screen.png",
+    ):
         data = (shots / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 20_000, name
     assert (shots / "runbook-print.pdf").read_bytes().startswith(b"%PDF-")

@@ -78,6 +78,7 @@ def test_the_page_is_offline_and_escapes_every_value() -> None:
     assert not doc.iter("script") and not doc.iter("link") and not doc.iter("img")
     hrefs = {a.attrs["href"] for a in doc.iter("a")}
     assert hrefs <= set(FILES) | {"SHA256SUMS"}
+    assert {"fleet.csv", "SHA256SUMS"} <= hrefs
     (meta,) = [m for m in doc.iter("meta") if m.attrs.get("http-equiv")]
     assert meta.attrs["content"].startswith("default-src 'none';")
     summary = doc.iter("ul", "summary")[0].text

@@ -1,7 +1,8 @@
 """The fleet's index.html: every appliance, its path, its plan's state, links to its files.
 
 Like the runbooks it is one offline file: inlined style, no script, and a
-Content-Security-Policy that forbids every request. It links only files the package holds.
+Content-Security-Policy that forbids every request. It links only files the package holds
+(fleet.csv and SHA256SUMS, which the package writer always adds, included).
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ def render_index(plans: Sequence[Plan], files: dict[str, bytes]) -> bytes:
         change=changes[0] if len(changes) == 1 else None,
         generated=when_utc(plans[0].generated_at) if plans else "",
         generator=plans[0].generator if plans else "umrunbook",
-        has_csv="fleet.csv" in files,
         style=Markup(style),
         policy=f"default-src 'none'; style-src {csp_hash(style)}; base-uri 'none'; "
         "form-action 'none'",

@@ -1,7 +1,7 @@
 // Opens an HTML runbook in the system's Chromium and reports what a person (and a screen
 // reader) would meet, as one JSON object on stdout. The Python tests assert on it.
 //
-//   node check-runbook.mjs RUNBOOK.html OUT_DIR
+//   node check-runbook.mjs RUNBOOK.html OUT_DIR [INDEX.html]
 //
 // One browser launch: a fresh profile, no network, no first-run or background traffic.
 import { chromium } from "playwright-core";
@@ -11,12 +11,13 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const [file, outDir] = process.argv.slice(2);
+const [file, outDir, indexFile] = process.argv.slice(2);
 if (!file || !outDir) {
   console.error("usage: node check-runbook.mjs RUNBOOK.html OUT_DIR");
   process.exit(2);
 }
 const url = pathToFileURL(resolve(file)).href;
+const indexUrl = indexFile ? pathToFileURL(resolve(indexFile)).href : null;
 const profile = mkdtempSync(join(tmpdir(), "umrunbook-chromium-"));
 const report = { console: [], pageErrors: [], requests: [], dialogs: [] };
 
@@ -32,7 +33,8 @@ const context = await chromium.launchPersistentContext(profile, {
 try {
   context.on("request", (request) => {
     // The page itself is the one load expected; anything else is a request it made.
-    if (request.url().split("#")[0] !== url) report.requests.push(request.url());
+    const bare = request.url().split("#")[0];
+    if (bare !== url && bare !== indexUrl) report.requests.push(request.url());
   });
   const page = context.pages()[0] || (await context.newPage());
   page.on("console", (msg) => {
@@ -143,6 +145,18 @@ try {
   await page.reload({ waitUntil: "load" });
   report.checkedAfterResetReload = await page.locator("input.tick:checked").count();
   report.storedAfterReset = await page.evaluate((key) => localStorage.getItem(key), report.storageKey);
+
+  // The fleet index: quiet, offline, accessible too.
+  if (indexUrl) {
+    await page.goto(indexUrl, { waitUntil: "load" });
+    await page.evaluate(axeSource);
+    report.indexAxe = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ["violations"] });
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+    });
+    report.indexRows = await page.locator("tbody tr").count();
+    await page.screenshot({ path: join(outDir, "index-screen.png"), fullPage: true });
+  }
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });
