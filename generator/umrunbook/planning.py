@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from umrunbook import __version__
+from umrunbook.agentmanifest import STATE_DIR, manifest_for
 from umrunbook.catalogue import (
     PLACEHOLDER,
     PLACES,
@@ -38,7 +39,6 @@ from umrunbook.plan import (
 from umrunbook.versions import Version
 
 AGENT_FILE = "um-upgrade-agent.sh"
-STATE_DIR = "/var/lib/um-upgrade-agent"
 GENERATOR = f"umrunbook {__version__}"
 
 
@@ -309,7 +309,7 @@ def _hop(
     if "bundle_certificate" in values:
         values["bundle_key"] = values["bundle_certificate"].removesuffix(".crt") + ".key"
     values["bundle_sha256_note"] = main.sha256 or "not given in the inventory (skip this step)"
-    manifest = manifest_for(appliance, inventory, procedure, main)
+    manifest = manifest_for(appliance, inventory, procedure, bundle, GENERATOR)
     agent = _agent(manifest)
     values["agent_sha256"] = agent.sha256
     binder = _Binder(procedure, values)
@@ -356,36 +356,6 @@ def _local_path(spec: BundleSpec, name: str, index: int) -> str:
         separator = "\\" if "\\" in spec.local_folder else "/"
         return spec.local_folder.rstrip("\\/") + separator + name
     return name
-
-
-def manifest_for(
-    appliance: Appliance, inventory: Inventory, procedure: Procedure, bundle: BundleItem
-) -> dict[str, str]:
-    """The agent's manifest: values only, in the order of the agent's contract."""
-    settings = procedure.agent
-    return {
-        "manifest_version": "1",
-        "appliance": appliance.name,
-        "host": appliance.host,
-        "ticket": inventory.change.ticket,
-        "inventory_version": str(appliance.version),
-        "supported_sources": " ".join(str(s) for s in procedure.sources),
-        "target": procedure.target,
-        "install_dir": procedure.install_dir,
-        "backup_dir": procedure.backup_dir,
-        "state_dir": STATE_DIR,
-        "bundle_file": bundle.name,
-        "bundle_sha256": bundle.sha256,
-        "reboot_required": "yes" if settings.reboot_required else "no",
-        "free_space_factor": str(settings.free_space_factor),
-        "free_space_min_mb": str(settings.free_space_min_mb),
-        "status_timeout": str(settings.status_timeout_seconds),
-        "ssh_service_manager": settings.ssh_service_manager,
-        "version_files": " ".join(settings.version_files),
-        "snapshot": appliance.snapshot or "",
-        "metered_servers": " ".join(appliance.metered_servers),
-        "generator": GENERATOR,
-    }
 
 
 def _agent(manifest: Mapping[str, str]) -> AgentFile:

@@ -1,0 +1,49 @@
+"""The agent's manifest for one upgrade: the appliance's values, never commands.
+
+The keys and their order are the agent's contract (agent/README.md, agentfile.MANIFEST_KEYS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from umrunbook.catalogue import Procedure
+from umrunbook.model import Appliance, Inventory
+from umrunbook.plan import BundleItem
+
+STATE_DIR = "/var/lib/um-upgrade-agent"
+
+
+def manifest_for(
+    appliance: Appliance,
+    inventory: Inventory,
+    procedure: Procedure,
+    bundle: Sequence[BundleItem],
+    generator: str,
+) -> dict[str, str]:
+    """The agent's manifest: values only, in the order of the agent's contract."""
+    settings = procedure.agent
+    main = bundle[0]
+    return {
+        "manifest_version": "1",
+        "appliance": appliance.name,
+        "host": appliance.host,
+        "ticket": inventory.change.ticket,
+        "inventory_version": str(appliance.version),
+        "supported_sources": " ".join(str(s) for s in procedure.sources),
+        "target": procedure.target,
+        "install_dir": procedure.install_dir,
+        "backup_dir": procedure.backup_dir,
+        "state_dir": STATE_DIR,
+        "bundle_file": main.name,
+        "bundle_sha256": main.sha256,
+        "reboot_required": "yes" if settings.reboot_required else "no",
+        "free_space_factor": str(settings.free_space_factor),
+        "free_space_min_mb": str(settings.free_space_min_mb),
+        "status_timeout": str(settings.status_timeout_seconds),
+        "ssh_service_manager": settings.ssh_service_manager,
+        "version_files": " ".join(settings.version_files),
+        "snapshot": appliance.snapshot or "",
+        "metered_servers": " ".join(appliance.metered_servers),
+        "generator": generator,
+    }
