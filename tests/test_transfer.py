@@ -189,7 +189,10 @@ def test_hostile_local_paths_in_the_cmd() -> None:
 
 def test_upload_sh_passes_shellcheck_and_dash(tmp_path: Path) -> None:
     need("shellcheck", "dash")
-    plans = [example_plan(), with_appliance(example_plan(), ssh_host_key=None)]
+    scp = dataclasses.replace(
+        example_plan(), transfer=dataclasses.replace(example_plan().transfer, protocol="scp")
+    )
+    plans = [example_plan(), with_appliance(example_plan(), ssh_host_key=None), scp]
     for index, plan in enumerate(plans):
         script = tmp_path / f"upload-{index}.sh"
         script.write_bytes(transfer_files(plan)["um-ams-01/transfer/upload.sh"])
