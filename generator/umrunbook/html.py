@@ -104,7 +104,7 @@ def _render_fence(
 ) -> str:
     token = tokens[idx]
     shell = token.info.strip().split(" ")[0]
-    name = SHELL_NAMES.get(shell, shell or "Text")
+    name = SHELL_NAMES.get(shell, shell.capitalize() or "Text")
     language = f' class="language-{escape(shell)}"' if shell else ""
     return (
         '<div class="code">'

@@ -88,32 +88,49 @@ def markdown_sections(markdown_text: str, title: str) -> list[list[dict[str, Any
 
     The transfer section is written by the transfer files' own template; the PDF takes it
     from the Markdown, so the two faces say the same even as that template changes.
-    Each block is {"kind": "para" | "item" | "code", "parts": [[text, kind, url], ...]}.
+    Each block is {"kind": "heading" | "para" | "item" | "enum" | "code", "parts": [[text,
+    kind, url], ...]}; a code block also has "shell", an enum item its "number".
     """
     from markdown_it import MarkdownIt
 
     tokens = MarkdownIt("commonmark", {"html": False}).enable("table").parse(markdown_text)
     sections: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] | None = None
-    in_item = 0
+    lists: list[str] = []  # the kinds of the lists we are in, innermost last
+    numbers: list[int] = []
     for i, token in enumerate(tokens):
-        if token.type == "heading_open" and token.tag == "h2":
+        if token.type == "heading_open" and token.tag in ("h1", "h2"):
             heading = tokens[i + 1].content
-            current = [] if heading.endswith(title) else None
+            current = [] if token.tag == "h2" and heading.endswith(title) else None
             if current is not None:
                 sections.append(current)
-        elif token.type == "heading_open":
-            current = None
         elif current is None:
             continue
+        elif token.type == "heading_open":
+            current.append({"kind": "heading", "parts": inline_parts(tokens[i + 1])})
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append("item" if token.type == "bullet_list_open" else "enum")
+            numbers.append(int(str(token.attrGet("start") or 1)) - 1)
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+            numbers.pop()
         elif token.type == "list_item_open":
-            in_item += 1
-        elif token.type == "list_item_close":
-            in_item -= 1
+            numbers[-1] += 1
         elif token.type == "fence":
-            current.append({"kind": "code", "parts": [[token.content.rstrip("\n"), "code", ""]]})
-        elif token.type == "inline":
-            current.append({"kind": "item" if in_item else "para", "parts": inline_parts(token)})
+            shell = token.info.strip().split(" ")[0]
+            current.append(
+                {
+                    "kind": "code",
+                    "shell": SHELL_NAMES.get(shell, shell.capitalize() or "Text"),
+                    "parts": [[token.content.rstrip("\n"), "code", ""]],
+                }
+            )
+        elif token.type == "inline" and tokens[i - 1].type == "paragraph_open":
+            block: dict[str, Any] = {"kind": lists[-1] if lists else "para"}
+            if lists:
+                block["number"] = str(numbers[-1])
+            block["parts"] = inline_parts(token)
+            current.append(block)
     return sections
 
 
