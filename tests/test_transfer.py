@@ -114,14 +114,28 @@ def test_session_url_brackets_an_ipv6_address_and_never_holds_a_password() -> No
     assert winscp_session_url("scp", "um.corp.example", 2222) == "scp://root@um.corp.example:2222/"
 
 
-def test_multi_hop_plans_get_one_folder_per_upgrade() -> None:
+def test_each_upgrade_of_a_route_gets_its_own_transfer_folder() -> None:
     plan = example_plan()
     hop = plan.hops[0]
-    plan = dataclasses.replace(plan, hops=(hop, dataclasses.replace(hop)))
-    folders = [u.folder for u in uploads(plan)]
-    assert folders == ["um-ams-01/transfer/4.3", "um-ams-01/transfer/4.3"]
-    assert uploads(plan)[0].agent_relpath == "../../agent/um-upgrade-agent.sh"
-    assert uploads(example_plan())[0].agent_relpath == "../agent/um-upgrade-agent.sh"
+    route = (
+        dataclasses.replace(hop, folder="hop-1-4.3/"),
+        dataclasses.replace(hop, folder="hop-2-4.3/"),
+    )
+    plan = dataclasses.replace(plan, hops=route)
+    assert [u.folder for u in uploads(plan)] == [
+        "um-ams-01/hop-1-4.3/transfer",
+        "um-ams-01/hop-2-4.3/transfer",
+    ]
+    assert [u.agent_relpath for u in uploads(plan)] == ["../agent/um-upgrade-agent.sh"] * 2
+    assert "um-ams-01/hop-2-4.3/transfer/upload.sh" in transfer_files(plan)
+
+
+def test_a_bundle_without_a_sha256_gets_no_scripts() -> None:
+    plan = example_plan()
+    hop = plan.hops[0]
+    bundle = (dataclasses.replace(hop.bundle[0], sha256=""),)
+    plan = dataclasses.replace(plan, hops=(dataclasses.replace(hop, bundle=bundle),))
+    assert transfer_files(plan) == {}
 
 
 # -- quoting --------------------------------------------------------------------------------

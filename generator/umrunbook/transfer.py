@@ -193,7 +193,6 @@ class Upload:
     host_key: HostKey | None
     ticket: str
     generator: str
-    label: str  # "" for a single upgrade, the target version where there are several
 
     @property
     def agent_relpath(self) -> str:
@@ -228,33 +227,35 @@ class Upload:
 
 
 def uploads(plan: Plan) -> tuple[Upload, ...]:
-    """One upload per upgrade of the plan; none when there is nothing to upgrade."""
+    """One upload per upgrade of the plan that ships a .shar with its SHA-256; none when there
+    is nothing to upgrade. (A bundle of several files, such as an ISO with its manifest and
+    signature, is not handled by these scripts yet.)"""
     if plan.state != PLANNED:
         return ()
-    multi = len(plan.hops) > 1
-    return tuple(_upload(plan, hop, multi) for hop in plan.hops)
+    return tuple(_upload(plan, hop) for hop in plan.hops if _scriptable(hop))
 
 
-def _upload(plan: Plan, hop: Hop, multi: bool) -> Upload:
+def _scriptable(hop: Hop) -> bool:
+    return hop.procedure.delivery == "shar" and len(hop.bundle) == 1 and bool(hop.bundle[0].sha256)
+
+
+def _upload(plan: Plan, hop: Hop) -> Upload:
     a = plan.appliance
-    label = hop.target_version.short if multi else ""
-    folder = f"{a.name}/transfer/{label}" if multi else f"{a.name}/transfer"
+    # hop.folder is "" for a single upgrade, "hop-1-4.2/" for each upgrade of a route.
     return Upload(
         appliance=a.name,
         host=a.host,
         port=a.ssh_port,
         protocol=plan.transfer.protocol,
-        remote_dir=hop.procedure.install_dir,
-        # The first file is the bundle the procedure runs (planning calls it the main one).
+        remote_dir=hop.procedure.upload_folder,
         bundle=hop.bundle[0],
         agent_name=hop.agent.name,
         agent_sha256=hop.agent.sha256,
-        folder=folder,
-        agent_path=f"{a.name}/agent/{hop.agent.name}",
+        folder=f"{a.name}/{hop.folder}transfer",
+        agent_path=f"{a.name}/{hop.folder}agent/{hop.agent.name}",
         host_key=a.ssh_host_key,
         ticket=plan.change.ticket,
         generator=plan.generator,
-        label=label,
     )
 
 
