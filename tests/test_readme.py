@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.conftest import ROOT, umrunbook
 
 README = ROOT / "README.md"
-COMMANDS = ("init", "check", "paths", "render", "ticket", "rehearse")
+COMMANDS = ("init", "check", "paths", "render", "ticket", "ingest", "rehearse")
 PLAIN = {"TYPER_USE_RICH": "0", "COLUMNS": "100", "NO_COLOR": "1"}
 
 

@@ -19,6 +19,7 @@ from umrunbook import __version__
 from umrunbook.errors import InputError, UserError
 
 if TYPE_CHECKING:
+    from umrunbook.evidence import Evidence
     from umrunbook.model import Inventory
 
 P = ParamSpec("P")
@@ -204,6 +205,96 @@ def rehearse(
         if code:
             break
     raise typer.Exit(code)
+
+
+@app.command()
+@_handle_errors
+def ingest(
+    evidence: Annotated[list[Path], typer.Argument(help="Evidence files (agent or HTML page).")],
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", help="The inventory the change was planned from.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="The change package to add as-executed runbooks to."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="As-executed formats: md, html, pdf.")
+    ] = "md,html,pdf",
+    paper: Annotated[str, typer.Option("--paper", help="PDF paper size: a4 or letter.")] = "a4",
+) -> None:
+    """Read the agents' evidence, print the fleet's state, write as-executed runbooks.
+
+    A bad or changed file is reported on stderr and the others are still read (exit 1).
+    With --inventory and --out, DIR/<name>/as-executed.md, .html and .pdf are written beside
+    the planned runbooks and the fleet index is updated.
+    """
+    from umrunbook.evidence import EvidenceError, load_evidence
+    from umrunbook.ingest import fleet_table
+
+    if (inventory is None) != (out is None):
+        raise UserError("--inventory and --out go together: the as-executed runbooks need both")
+    loaded_evidence = []
+    failed = 0
+    for path in evidence:
+        try:
+            loaded_evidence.append(load_evidence(path))
+        except EvidenceError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+    if loaded_evidence:
+        typer.echo(fleet_table(loaded_evidence), nl=False)
+    if inventory is not None and out is not None and loaded_evidence:
+        failed += _write_as_executed(inventory, out, loaded_evidence, formats, paper)
+    if failed:
+        typer.echo(
+            f"{failed} evidence file{'s' if failed != 1 else ''} could not be used.", err=True
+        )
+        raise typer.Exit(1)
+
+
+def _write_as_executed(
+    inventory: Path, out: Path, evidence: list[Evidence], formats: str, paper: str
+) -> int:
+    from umrunbook.catalogue import load_catalogue
+    from umrunbook.ingest import as_executed_files, group, mismatch
+    from umrunbook.inventory import load_inventory
+    from umrunbook.package import update_package
+    from umrunbook.planning import plan_fleet
+
+    chosen = _formats(formats)
+    plans = plan_fleet(load_inventory(inventory), load_catalogue())
+    by_name = {p.appliance.name.lower(): p for p in plans}
+    usable = []
+    rejected = 0
+    for item in evidence:
+        plan = by_name.get(item.appliance.lower())
+        reason = (
+            f"{item.path}: appliance {item.appliance!r} is not in {inventory}"
+            if plan is None
+            else mismatch(plan, item)
+        )
+        if reason:
+            typer.echo(f"error: {reason}", err=True)
+            rejected += 1
+        else:
+            usable.append(item)
+    files = as_executed_files(plans, group(usable), chosen, paper.lower())
+    update_package(out, plans, files)
+    typer.echo(f"Wrote {len(files)} as-executed files to {out}")
+    return rejected
+
+
+def _formats(formats: str) -> tuple[str, ...]:
+    from umrunbook.package import FORMATS
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
+    if not chosen or any(f not in FORMATS for f in chosen):
+        raise UserError(
+            f"--format {formats!r}: choose among {', '.join(FORMATS)}, separated by commas "
+            "(for example --format md,pdf)"
+        )
+    return chosen
 
 
 @app.command()

@@ -8,6 +8,7 @@ become markup. (Jinja only ever sees values, never inventory text as template so
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
+from umrunbook.evidence import StepRecord
 from umrunbook.humanize import duration
 from umrunbook.plan import Plan, Text
 from umrunbook.templating import template_loader
@@ -104,9 +106,20 @@ def environment() -> Environment:
     return env
 
 
-def render_markdown(plan: Plan) -> str:
+def render_markdown(
+    plan: Plan,
+    executed: Mapping[str, Sequence[StepRecord]] | None = None,
+    executed_from: Sequence[str] = (),
+) -> str:
+    """The runbook; with `executed` (records by step id), the as-executed runbook."""
     template = environment().get_template("runbook.md.j2")
-    text = template.render(plan=plan, hops=plan.hops, multi=len(plan.hops) > 1)
+    text = template.render(
+        plan=plan,
+        hops=plan.hops,
+        multi=len(plan.hops) > 1,
+        executed=executed,
+        executed_from=executed_from,
+    )
     return _tidy(text)
 
 

@@ -66,7 +66,7 @@ def check_formats(options: RenderOptions) -> None:
     """Fail before any work when a format's renderer is missing."""
     for fmt in options.formats:
         if fmt != "md":
-            _document(fmt)
+            document_renderer(fmt)
 
 
 def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
@@ -82,14 +82,14 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
         if fmt == "md":
             files[f"{name}/runbook.md"] = markdown_text.encode("utf-8")
         else:
-            files[f"{name}/runbook.{fmt}"] = _document(fmt)(plan, markdown_text, options)
+            files[f"{name}/runbook.{fmt}"] = document_renderer(fmt)(plan, markdown_text, options)
     for hop in plan.hops:
         files[f"{name}/{hop.folder}agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
     files.update(_transfer_files(plan))
     return files
 
 
-def _document(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
+def document_renderer(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
     """The renderer of one document format, imported only when that format is asked for."""
     try:
         if fmt == "html":
@@ -207,6 +207,28 @@ def render_fleet(
         tuple(p.appliance.name for p in to_render),
         tuple(unchanged),
     )
+
+
+def update_package(out_dir: Path, plans: Sequence[Plan], files: dict[str, bytes]) -> None:
+    """Add or replace files in an existing package (as-executed runbooks), with the fleet
+    index written again; everything else is carried over as it is."""
+    from umrunbook.output import MARKER
+
+    if not (out_dir / MARKER).is_file():
+        raise UserError(
+            f"{out_dir}: not a change package written by umrunbook\n"
+            "  hint: give the folder `umrunbook render` wrote (it holds SHA256SUMS)"
+        )
+    regenerated = {"index.html", MARKER}
+    kept = {
+        str(path.relative_to(out_dir)): path
+        for path in sorted(out_dir.rglob("*"))
+        if path.is_file() and str(path.relative_to(out_dir)) not in {*files, *regenerated}
+    }
+    new = dict(files)
+    view = {**{name: b"" for name in kept}, **new}
+    new.update(_fleet_index(plans, view))
+    write_package_atomically(out_dir, new, executable_files(list(kept)), kept)
 
 
 def _previous(out_dir: Path) -> dict[str, _Record]:

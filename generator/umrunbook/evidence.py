@@ -1,0 +1,235 @@
+"""Evidence files: the agent's (JSON with a digest) and the manual steps ticked in the HTML
+runbook (JSON exported from the page). Read, checked, and turned into typed records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from umrunbook.agentfile import EVIDENCE_SCHEMA, verify_evidence_digest
+
+MANUAL_SCHEMA = "umrunbook-manual-steps/1"
+MAX_BYTES = 16 * 1024 * 1024
+
+
+class EvidenceError(ValueError):
+    """One evidence file cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """What happened at one step of the runbook, from the agent or from the page."""
+
+    step_id: str
+    result: str  # PASS, FAIL, WARN, done
+    at: str  # ISO 8601, UTC
+    by: str  # "agent" or the initials typed in the page
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvidence:
+    path: str
+    appliance: str
+    ticket: str
+    target: str
+    phase: str
+    result: str
+    version_before: str
+    version_after: str
+    started: str
+    finished: str
+    duration_s: int | None
+    steps: tuple[StepRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ManualEvidence:
+    path: str
+    appliance: str
+    ticket: str
+    exported_at: str
+    steps: tuple[StepRecord, ...]
+
+
+Evidence = AgentEvidence | ManualEvidence
+
+
+def load_evidence(path: Path) -> Evidence:
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise EvidenceError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise EvidenceError(f"{name}: is a folder; give the evidence files themselves") from None
+    except OSError as exc:
+        raise EvidenceError(f"{name}: cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise EvidenceError(f"{name}: {len(data)} bytes is too large for an evidence file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EvidenceError(f"{name}: not UTF-8 text, so not an evidence file") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise EvidenceError(
+            f"{name}: not valid JSON ({exc}); the file is truncated or damaged\n"
+            "  hint: copy it from the appliance again (WinSCP in binary mode), or run the "
+            "agent's report command to write it again"
+        ) from None
+    schema = document.get("schema") if isinstance(document, dict) else None
+    if schema == EVIDENCE_SCHEMA:
+        if not verify_evidence_digest(text):
+            raise EvidenceError(
+                f"{name}: its digest does not match its content: the file was changed after "
+                "the agent wrote it\n  hint: use the file exactly as the agent wrote it; "
+                "run the agent's report command to write it again"
+            )
+        return _agent_evidence(name, document)
+    if schema == MANUAL_SCHEMA:
+        return _manual_evidence(name, document)
+    raise EvidenceError(
+        f"{name}: not an umrunbook evidence file (schema {schema!r}; expected "
+        f"{EVIDENCE_SCHEMA!r} from the agent or {MANUAL_SCHEMA!r} from the HTML runbook)"
+    )
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _agent_evidence(name: str, d: dict[str, Any]) -> AgentEvidence:
+    for key in ("appliance", "ticket", "target", "phase", "result"):
+        if not isinstance(d.get(key), str) or (key in ("appliance", "ticket") and not d[key]):
+            raise EvidenceError(f"{name}: the agent's evidence lacks {key!r}")
+    started = _text(_get(d, "preflight", "at")) or _text(_get(d, "bundle", "started_at"))
+    finished = _text(_get(d, "verify", "at")) or _text(d.get("written_at"))
+    return AgentEvidence(
+        path=name,
+        appliance=d["appliance"],
+        ticket=d["ticket"],
+        target=d["target"],
+        phase=d["phase"],
+        result=d["result"],
+        version_before=_text(_get(d, "version_before", "value"))
+        or _text(d.get("inventory_version")),
+        version_after=_text(_get(d, "version_after", "value")),
+        started=started,
+        finished=finished,
+        duration_s=_seconds_between(started, finished),
+        steps=tuple(_agent_steps(d)),
+    )
+
+
+def _agent_steps(d: dict[str, Any]) -> list[StepRecord]:
+    """The runbook steps the agent did or saw, keyed by the catalogue's step ids."""
+    records = []
+    preflight = _get(d, "preflight")
+    if _get(preflight, "at"):
+        fails, warns = _get(preflight, "fails"), _get(preflight, "warns")
+        records.append(
+            StepRecord(
+                "preflight",
+                _text(_get(preflight, "result")).upper() or "DONE",
+                _text(_get(preflight, "at")),
+                "agent",
+                f"{fails or 0} FAIL, {warns or 0} WARN",
+            )
+        )
+    bundle = _get(d, "bundle")
+    if _get(bundle, "started_at"):
+        code = _get(bundle, "exit_code")
+        if _get(bundle, "interrupted_at"):
+            result, detail = "FAIL", f"interrupted at {_get(bundle, 'interrupted_at')}"
+        else:
+            result = "PASS" if code == 0 else "FAIL"
+            detail = f"{_text(_get(bundle, 'command'))}: exit code {_text(code) or 'none'}"
+            if _get(bundle, "duration_s") is not None:
+                detail += f", {_get(bundle, 'duration_s')} s"
+        records.append(
+            StepRecord("upgrade", result, _text(_get(bundle, "started_at")), "agent", detail)
+        )
+        records.append(
+            StepRecord("record-start", result, _text(_get(bundle, "started_at")), "agent", detail)
+        )
+    if _get(d, "reboot", "rebooted") in (True, "yes"):
+        records.append(
+            StepRecord(
+                "reboot",
+                "PASS",
+                _text(_get(d, "verify", "at")),
+                "agent",
+                "the boot id changed: the appliance was rebooted",
+            )
+        )
+    verify = _get(d, "verify")
+    if _get(verify, "at"):
+        services = _text(_get(d, "services", "verdict"))
+        records.append(
+            StepRecord(
+                "verify",
+                _text(_get(verify, "result")).upper() or "DONE",
+                _text(_get(verify, "at")),
+                "agent",
+                f"version {_text(_get(d, 'version_after', 'value')) or '?'}, "
+                f"services {services or '?'}",
+            )
+        )
+    if d.get("written_at"):
+        records.append(
+            StepRecord("evidence", "PASS", _text(d["written_at"]), "agent", "evidence written")
+        )
+    if d.get("ssh_stopped") in (True, "yes"):
+        records.append(
+            StepRecord(
+                "stop-ssh",
+                "PASS",
+                _text(_get(d, "verify", "at")),
+                "agent",
+                "sshd stopped by the agent",
+            )
+        )
+    return records
+
+
+def _manual_evidence(name: str, d: dict[str, Any]) -> ManualEvidence:
+    appliance, ticket, steps = d.get("appliance"), d.get("ticket"), d.get("steps")
+    if not isinstance(appliance, str) or not isinstance(ticket, str) or not isinstance(steps, list):
+        raise EvidenceError(f"{name}: a manual-steps file needs appliance, ticket and steps")
+    records = []
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+            raise EvidenceError(f"{name}: steps[{index}] is not a step record")
+        if not step.get("checked"):
+            continue
+        records.append(
+            StepRecord(
+                step["id"],
+                "done",
+                _text(step.get("at")),
+                _text(step.get("initials")) or "(no initials)",
+                _text(step.get("title")),
+            )
+        )
+    return ManualEvidence(name, appliance, ticket, _text(d.get("exported_at")), tuple(records))
+
+
+def _seconds_between(start: str, end: str) -> int | None:
+    try:
+        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except (TypeError, ValueError):
+        return None
+    return int(delta.total_seconds()) if delta.total_seconds() >= 0 else None

@@ -1,0 +1,137 @@
+"""After the window: the evidence joined to the plans, as a table and as-executed runbooks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from umrunbook.evidence import AgentEvidence, Evidence, ManualEvidence, StepRecord
+from umrunbook.humanize import duration
+from umrunbook.plan import Plan
+
+COLUMNS = (
+    "appliance",
+    "target",
+    "phase",
+    "result",
+    "before",
+    "after",
+    "started",
+    "finished",
+    "duration",
+)
+
+
+@dataclass
+class Execution:
+    """Everything known of one appliance's run: the agent's records and the ticked steps."""
+
+    appliance: str
+    agent: list[AgentEvidence] = field(default_factory=list)
+    manual: list[ManualEvidence] = field(default_factory=list)
+
+    def records(self) -> dict[str, list[StepRecord]]:
+        by_step: dict[str, list[StepRecord]] = {}
+        items: list[Evidence] = [*self.agent, *self.manual]
+        for evidence in items:
+            for record in evidence.steps:
+                by_step.setdefault(record.step_id, []).append(record)
+        return by_step
+
+
+def fleet_table(evidence: Sequence[Evidence]) -> str:
+    rows = [list(COLUMNS)]
+    for item in evidence:
+        if isinstance(item, AgentEvidence):
+            rows.append(
+                [
+                    item.appliance,
+                    item.target,
+                    item.phase,
+                    item.result,
+                    item.version_before or "?",
+                    item.version_after or "-",
+                    _short(item.started),
+                    _short(item.finished),
+                    duration(item.duration_s // 60) if item.duration_s is not None else "-",
+                ]
+            )
+        else:
+            rows.append(
+                [
+                    item.appliance,
+                    "",
+                    "manual steps",
+                    f"{len(item.steps)} ticked",
+                    "",
+                    "",
+                    "",
+                    _short(item.exported_at),
+                    "",
+                ]
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return (
+        "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        )
+        + "\n"
+    )
+
+
+def _short(moment: str) -> str:
+    return moment.replace("T", " ").removesuffix("Z")[:16] if moment else "-"
+
+
+def group(evidence: Sequence[Evidence]) -> dict[str, Execution]:
+    runs: dict[str, Execution] = {}
+    for item in evidence:
+        run = runs.setdefault(item.appliance.lower(), Execution(item.appliance))
+        if isinstance(item, AgentEvidence):
+            run.agent.append(item)
+        else:
+            run.manual.append(item)
+    return runs
+
+
+def mismatch(plan: Plan, item: Evidence) -> str | None:
+    """Why a piece of evidence cannot belong to this plan, or None."""
+    if item.ticket != plan.change.ticket:
+        return (
+            f"{item.path}: belongs to change {item.ticket}, but the inventory is for "
+            f"{plan.change.ticket}"
+        )
+    if isinstance(item, AgentEvidence):
+        targets = {hop.procedure.target for hop in plan.hops}
+        if targets and item.target not in targets:
+            return (
+                f"{item.path}: is evidence of an upgrade to {item.target}, but the plan for "
+                f"{plan.appliance.name} goes to {', '.join(sorted(targets))}"
+            )
+    return None
+
+
+def as_executed_files(
+    plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
+) -> dict[str, bytes]:
+    """The as-executed runbooks of every appliance with evidence, keyed by package path."""
+    from umrunbook.markdown import render_markdown
+    from umrunbook.package import RenderOptions, document_renderer
+
+    options = RenderOptions(formats=tuple(formats), paper=paper)
+    files: dict[str, bytes] = {}
+    for plan in plans:
+        run = runs.get(plan.appliance.name.lower())
+        if run is None or not plan.hops:
+            continue
+        items: list[Evidence] = [*run.agent, *run.manual]
+        sources = [e.path for e in items]
+        text = render_markdown(plan, run.records(), sources)
+        name = plan.appliance.name
+        for fmt in formats:
+            if fmt == "md":
+                files[f"{name}/as-executed.md"] = text.encode("utf-8")
+            else:
+                files[f"{name}/as-executed.{fmt}"] = document_renderer(fmt)(plan, text, options)
+    return files

@@ -1,0 +1,191 @@
+"""`ingest`: the real agent's evidence round-trips; changed, truncated, foreign files refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.agent.helpers import make_rig, upgraded_and_rebooted
+from tests.conftest import umrunbook
+from tests.test_cli import tree
+from umrunbook.example import example_text
+
+
+@pytest.fixture(scope="module")
+def agent_evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Evidence written by the real agent after a whole run on the simulated appliance."""
+    root = tmp_path_factory.mktemp("evidence")
+    rig = make_rig(root / "sim")
+    assert rig.agent("preflight").code == 0
+    upgraded_and_rebooted(rig)
+    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    assert verify.code == 0, verify
+    target = root / "evidence-um-ams-01-CHG0012345.json"
+    shutil.copy(rig.evidence_path(), target)
+    return target
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> tuple[Path, Path]:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(example_text(), encoding="utf-8")
+    out = tmp_path / "pkg"
+    result = umrunbook(["render", str(inventory), "--format", "md", "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    return inventory, out
+
+
+def test_agent_evidence_round_trips_into_an_as_executed_runbook(
+    agent_evidence: Path, package: tuple[Path, Path]
+) -> None:
+    inventory, out = package
+    before = tree(out)
+    result = umrunbook(
+        [
+            "ingest",
+            str(agent_evidence),
+            "--inventory",
+            str(inventory),
+            "--out",
+            str(out),
+            "--format",
+            "md",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split() == [
+        "appliance",
+        "target",
+        "phase",
+        "result",
+        "before",
+        "after",
+        "started",
+        "finished",
+        "duration",
+    ]
+    assert row.split()[:6] == [
+        "um-ams-01",
+        "4.3",
+        "verified",
+        "upgraded",
+        "4.2.0.0-12345",
+        "4.3.0.0-21000000",
+    ]
+    text = (out / "um-ams-01/as-executed.md").read_text()
+    assert text.startswith("# As executed: upgrade um-ams-01 to Usage Meter 4.3")
+    assert "- [x] Step 7: **PASS** at " in text  # preflight
+    assert "- [x] Step 8: **PASS** at " in text and "exit code 0" in text  # the bundle
+    assert "- [x] Step 9: **PASS**" in text  # the reboot, from the boot ids
+    assert "- [x] Step 10: **PASS**" in text  # verify
+    assert "- [ ] Step 3: no record in the evidence." in text  # the snapshot: by hand
+    after = tree(out)
+    assert {k: v for k, v in after.items() if "as-executed" not in k and k != "SHA256SUMS"} == {
+        k: v for k, v in before.items() if k != "SHA256SUMS"
+    }
+    sums = subprocess.run(
+        ["sha256sum", "-c", "--quiet", "SHA256SUMS"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sums.returncode == 0, sums.stdout
+    assert "um-ams-01/as-executed.md" in (out / "SHA256SUMS").read_text()
+
+
+def test_changed_truncated_and_foreign_files_are_refused_the_rest_read(
+    agent_evidence: Path, tmp_path: Path
+) -> None:
+    text = agent_evidence.read_text()
+    changed = tmp_path / "changed.json"
+    changed.write_text(text.replace('"result": "upgraded"', '"result": "failed"'))
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(text[: len(text) // 2])
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"name": "something else"}))
+    result = umrunbook(["ingest", str(changed), str(truncated), str(foreign), str(agent_evidence)])
+    assert result.returncode == 1
+    assert f"error: {changed}: its digest does not match its content" in result.stderr
+    assert f"error: {truncated}: not valid JSON" in result.stderr
+    assert "truncated or damaged" in result.stderr
+    assert f"error: {foreign}: not an umrunbook evidence file" in result.stderr
+    assert "3 evidence files could not be used." in result.stderr
+    assert "um-ams-01" in result.stdout and "upgraded" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_manual_steps_from_the_page_show_who_and_when(
+    agent_evidence: Path, package: tuple[Path, Path], tmp_path: Path
+) -> None:
+    inventory, out = package
+    manual = tmp_path / "manual-um-ams-01.json"
+    manual.write_text(
+        json.dumps(
+            {
+                "schema": "umrunbook-manual-steps/1",
+                "ticket": "CHG0012345",
+                "appliance": "um-ams-01",
+                "exported_at": "2026-12-05T23:59:00Z",
+                "steps": [
+                    {
+                        "id": "snapshot",
+                        "title": "Take a snapshot",
+                        "checked": True,
+                        "at": "2026-12-05T22:05:00Z",
+                        "initials": "JO",
+                    },
+                    {"id": "enable-ssh", "checked": False},
+                ],
+            }
+        )
+    )
+    result = umrunbook(
+        [
+            "ingest",
+            str(agent_evidence),
+            str(manual),
+            "--inventory",
+            str(inventory),
+            "--out",
+            str(out),
+            "--format",
+            "md",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "manual steps" in result.stdout
+    text = (out / "um-ams-01/as-executed.md").read_text()
+    assert "- [x] Step 3: **done** at 2026-12-05T22:05:00Z by JO" in text
+    assert "- [ ] Step 4: no record in the evidence." in text
+
+
+def test_evidence_of_another_change_and_option_misuse(
+    agent_evidence: Path, package: tuple[Path, Path], tmp_path: Path
+) -> None:
+    inventory, out = package
+    other = tmp_path / "other.yaml"
+    other.write_text(inventory.read_text().replace("CHG0012345", "CHG0099999"))
+    result = umrunbook(
+        [
+            "ingest",
+            str(agent_evidence),
+            "--inventory",
+            str(other),
+            "--out",
+            str(out),
+            "--format",
+            "md",
+        ]
+    )
+    assert result.returncode == 1
+    assert "belongs to change CHG0012345, but the inventory is for CHG0099999" in result.stderr
+    half = umrunbook(["ingest", str(agent_evidence), "--inventory", str(inventory)])
+    assert half.returncode == 2 and "--inventory and --out go together" in half.stderr
+    missing = umrunbook(["ingest", str(tmp_path / "nope.json")])
+    assert missing.returncode == 1 and "nope.json: no such file" in missing.stderr
