@@ -35,13 +35,19 @@ def need_root() -> None:
         pytest.skip(message)
 
 
-def umrunbook(args: Sequence[str], cwd: Path | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def umrunbook(
+    args: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process, as a user would."""
     full_env = {**os.environ, "SOURCE_DATE_EPOCH": FIXED_EPOCH, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "umrunbook", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
