@@ -5,6 +5,7 @@
 #                    then lint, type-check and run every test
 #   ./dev.sh lint    ruff, mypy, shellcheck
 #   ./dev.sh bench   the benchmarks under bench/
+#   ./dev.sh binary  the single-file executable dist/umrunbook (PyInstaller, for this OS)
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -73,6 +74,21 @@ lint() {
   fi
 }
 
+# The binary is built from a clean install of the package (not the editable one), in a
+# virtualenv of its own, so that it holds umrunbook's dependencies and nothing else.
+binary() {
+  local build=build/binary
+  rm -rf "$build"
+  python3 -m venv "$build/venv"
+  "$build/venv/bin/pip" install --quiet --upgrade pip
+  "$build/venv/bin/pip" install --quiet . 'pyinstaller>=6.10'
+  "$build/venv/bin/pyinstaller" --onefile --name umrunbook --clean --noconfirm --log-level WARN \
+    --collect-data umrunbook --collect-submodules umrunbook --collect-all typst \
+    --distpath dist --workpath "$build/work" --specpath "$build" \
+    generator/umrunbook/__main__.py
+  say "built dist/umrunbook ($(du -h dist/umrunbook | cut -f1))"
+}
+
 main() {
   local command=${1:-}
   shift || true
@@ -93,13 +109,16 @@ main() {
       setup_python
       lint
       ;;
+    binary)
+      binary
+      ;;
     bench)
       setup_python
       local script
       for script in bench/*.py; do "$VENV/bin/python" "$script" "$@"; done
       ;;
     *)
-      sed -n '2,7p' "$0" >&2
+      sed -n '2,8p' "$0" >&2
       exit 2
       ;;
   esac

@@ -23,7 +23,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @cache
 def packaged_inputs_digest() -> str:
     digest = hashlib.sha256(__version__.encode())
-    for package in ("umrunbook.templates", "umrunbook.procedures", "umrunbook.agent"):
+    # The package's own modules too (the renderers), where their source is at hand: a wheel
+    # or an editable install. In the single-file binary the version stands for them.
+    for package in ("umrunbook", "umrunbook.templates", "umrunbook.procedures", "umrunbook.agent"):
         for entry in sorted(_files(resources.files(package)), key=lambda e: e[0]):
             digest.update(entry[0].encode() + b"\0" + entry[1].read_bytes())
     return digest.hexdigest()
@@ -32,7 +34,7 @@ def packaged_inputs_digest() -> str:
 def _files(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
     found: list[tuple[str, Traversable]] = []
     for entry in folder.iterdir():
-        if entry.name == "__pycache__":
+        if entry.name == "__pycache__" or entry.name.endswith(".pyc"):
             continue
         if entry.is_dir():
             found += _files(entry, f"{prefix}{entry.name}/")

@@ -4,13 +4,23 @@ that a wheel, an editable install and the single-file binary all find them."""
 from __future__ import annotations
 
 from importlib import resources
+from importlib.abc import Traversable
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound
 
 
+def _template(name: str) -> Traversable:
+    # One segment at a time: some resource readers (PyInstaller's, namespace packages)
+    # take a single name per joinpath.
+    entry = resources.files("umrunbook.templates")
+    for part in name.split("/"):
+        entry = entry / part
+    return entry
+
+
 class _PackageLoader(BaseLoader):
     def get_source(self, environment: Environment, template: str) -> tuple[str, str, None]:
-        entry = resources.files("umrunbook.templates").joinpath(*template.split("/"))
+        entry = _template(template)
         if not entry.is_file():
             raise TemplateNotFound(template)
         return entry.read_text("utf-8"), template, None
@@ -21,4 +31,4 @@ def template_loader() -> BaseLoader:
 
 
 def read_template(name: str) -> str:
-    return resources.files("umrunbook.templates").joinpath(*name.split("/")).read_text("utf-8")
+    return _template(name).read_text("utf-8")

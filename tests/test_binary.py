@@ -1,0 +1,67 @@
+"""The single-file binary, run as an operator would: from a folder outside the checkout, with
+no virtualenv and an empty PYTHONPATH. CI builds it first (./dev.sh binary)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, need
+
+BINARY = ROOT / "dist" / "umrunbook"
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": "", "LANG": "C.UTF-8"}
+    return subprocess.run(
+        [str(BINARY), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    if not BINARY.is_file():
+        message = "needs dist/umrunbook: build it with ./dev.sh binary"
+        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return BINARY
+
+
+def test_binary_renders_all_three_formats_of_the_example(binary: Path, tmp_path: Path) -> None:
+    need("pdfinfo")
+    version = run(["--version"], tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("umrunbook ")
+    result = run(["render", "--out", "pkg"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("um-ams-01", "um-ams-02", "um-fra-01"):
+        folder = tmp_path / "pkg" / name
+        for document in ("runbook.md", "runbook.html", "runbook.pdf", "agent/um-upgrade-agent.sh"):
+            assert (folder / document).is_file(), (name, document)
+    assert (tmp_path / "pkg/index.html").is_file()
+    info = subprocess.run(
+        ["pdfinfo", str(tmp_path / "pkg/um-ams-01/runbook.pdf")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Upgrade um-ams-01 to Usage Meter 4.3" in info
+
+
+def test_binary_init_check_and_errors(binary: Path, tmp_path: Path) -> None:
+    assert run(["init"], tmp_path).returncode == 0
+    assert run(["check", "inventory.yaml"], tmp_path).returncode == 0
+    (tmp_path / "bad.yaml").write_text("change: [\n")
+    bad = run(["check", "bad.yaml"], tmp_path)
+    assert bad.returncode == 2 and "bad.yaml:2: inventory: invalid YAML" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert "4.1.x, 4.2.x" in run(["paths"], tmp_path).stdout
