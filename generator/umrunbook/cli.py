@@ -113,7 +113,7 @@ def init(
 @app.command()
 @_handle_errors
 def check(
-    inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).")],
+    inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).", readable=False)],
 ) -> None:
     """Validate an inventory; every problem is printed as FILE:LINE: FIELD: message."""
     from umrunbook.catalogue import load_catalogue
@@ -141,7 +141,7 @@ def check(
 @app.command()
 @_handle_errors
 def ticket(
-    inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).")],
+    inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).", readable=False)],
     only: Annotated[
         str | None, typer.Option("--only", help="The change for this appliance alone.")
     ] = None,
@@ -178,7 +178,9 @@ def rehearse(
     name: Annotated[str, typer.Argument(help="The appliance to rehearse.")],
     inventory: Annotated[
         Path | None,
-        typer.Argument(help="The inventory file; without it, the built-in example fleet."),
+        typer.Argument(
+            help="The inventory file; without it, the built-in example fleet.", readable=False
+        ),
     ] = None,
 ) -> None:
     """Walk one appliance's agent through the whole procedure on a simulated appliance.
@@ -210,9 +212,14 @@ def rehearse(
 @app.command()
 @_handle_errors
 def ingest(
-    evidence: Annotated[list[Path], typer.Argument(help="Evidence files (agent or HTML page).")],
+    evidence: Annotated[
+        list[Path], typer.Argument(help="Evidence files (agent or HTML page).", readable=False)
+    ],
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", help="The inventory the change was planned from.")
+        Path | None,
+        typer.Option(
+            "--inventory", help="The inventory the change was planned from.", readable=False
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -316,7 +323,9 @@ def paths() -> None:
 def render(
     inventory: Annotated[
         Path | None,
-        typer.Argument(help="The inventory file; without it, the built-in example fleet."),
+        typer.Argument(
+            help="The inventory file; without it, the built-in example fleet.", readable=False
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The package folder.")] = Path(
         "dist/runbooks"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -423,7 +424,9 @@ class _Binder:
 def _quote_powershell(value: str) -> str:
     if value and all(c.isalnum() or c in "._-/:\\" for c in value):
         return value
-    return "'" + value.replace("'", "''") + "'"
+    # PowerShell closes a single-quoted string at any of these quote marks, typographic ones
+    # included; each is escaped by doubling it.
+    return "'" + re.sub("(['\u2018\u2019\u201a\u201b])", r"\1\1", value) + "'"
 
 
 def _quote_cmd(value: str) -> str:
