@@ -21,10 +21,15 @@ umask 077
 readonly UM_PROG="um-upgrade-agent"
 readonly UM_NAME="um-upgrade-agent.sh"
 readonly UM_END_MARKER="# end of um-upgrade-agent.sh"
+readonly UM_MANIFEST_VERSION=2
 readonly UM_MANIFEST_KEYS=(manifest_version appliance host ticket inventory_version
-  supported_sources target install_dir backup_dir state_dir bundle_file bundle_sha256
-  reboot_required free_space_factor free_space_min_mb status_timeout ssh_service_manager
-  version_files snapshot metered_servers generator self_sha256)
+  supported_sources target delivery install_dir backup_dir state_dir upload_dir bundle_file
+  bundle_sha256 iso_file manifest_file certificate_file signature_file reboot_required
+  free_space_factor free_space_min_mb status_timeout ssh_service_manager version_files snapshot
+  metered_servers generator self_sha256)
+# The vendor's ISO procedure as field reports give it: the operator runs these by hand, since the
+# script asks questions on the console; the agent prints them and never runs them.
+readonly ISO_VENDOR_COMMANDS=("mkdir -p /root/upgrade" "mount -o loop /dev/cdrom /root/upgrade" "bash /root/upgrade/upgrade-um.sh")
 readonly UM_EVIDENCE_SCHEMA="umrunbook-agent-evidence/1"
 readonly BOOT_ID_FILE="/proc/sys/kernel/random/boot_id"
 
@@ -100,8 +105,8 @@ verify_self() {
   UM_SELF_SHA256=$actual
   actual=$(sha256sum <"$UM_SELF")
   UM_FILE_SHA256=${actual%% *}
-  if [[ "${M[manifest_version]}" != 1 ]]; then
-    integrity_fail "manifest_version ${M[manifest_version]} is not understood by this agent (it reads version 1)."
+  if [[ "${M[manifest_version]}" != "$UM_MANIFEST_VERSION" ]]; then
+    integrity_fail "manifest_version ${M[manifest_version]} is not understood by this agent (it reads version $UM_MANIFEST_VERSION)."
   fi
 }
 
@@ -204,11 +209,14 @@ OPT_POLL_INTERVAL=10
 INSTALL_DIR=""
 BACKUP_DIR=""
 STATE_DIR=""
+UPLOAD_DIR=""
 RUN_DIR=""
 STATE_FILE=""
 AGENT_COPY=""
+AGENT_COPY_TARGET=""
 EVIDENCE_BASE=""
 BUNDLE_PATH=""
+IS_ISO=0
 
 safe_name() {
   local s=$1
@@ -216,35 +224,81 @@ safe_name() {
   printf '%s' "${s:-none}"
 }
 
+manifest_refused() {
+  die 4 "INTEGRITY: manifest value $1." "Render the package again."
+}
+
 setup_paths() {
   local k
-  for k in install_dir backup_dir state_dir bundle_file; do
-    if [[ "${M[$k]}" != /* && "$k" != bundle_file ]]; then
-      die 4 "INTEGRITY: manifest value $k='${M[$k]}' is not an absolute path." "Render the package again."
+  for k in install_dir backup_dir state_dir upload_dir; do
+    if [[ "${M[$k]}" != /* ]]; then
+      manifest_refused "$k='${M[$k]}' is not an absolute path"
     fi
   done
-  if [[ ! "${M[bundle_file]}" =~ ^[A-Za-z0-9._-]+$ ]]; then
-    die 4 "INTEGRITY: manifest value bundle_file='${M[bundle_file]}' is not a plain file name." "Render the package again."
+  case "${M[delivery]}" in
+    shar | iso) ;;
+    *) manifest_refused "delivery='${M[delivery]}' is neither shar nor iso" ;;
+  esac
+  for k in bundle_file iso_file manifest_file certificate_file signature_file; do
+    if [[ -n "${M[$k]}" && ! "${M[$k]}" =~ ^[A-Za-z0-9._-]+$ ]]; then
+      manifest_refused "$k='${M[$k]}' is not a plain file name"
+    fi
+  done
+  if [[ -z "${M[bundle_file]}" ]]; then
+    manifest_refused "bundle_file is empty"
   fi
-  if [[ ! "${M[bundle_sha256]}" =~ ^[0-9a-f]{64}$ ]]; then
-    die 4 "INTEGRITY: manifest value bundle_sha256 is not 64 lowercase hex digits." "Render the package again."
+  if [[ -n "${M[bundle_sha256]}" || "${M[delivery]}" == shar ]] && [[ ! "${M[bundle_sha256]}" =~ ^[0-9a-f]{64}$ ]]; then
+    manifest_refused "bundle_sha256 is not 64 lowercase hex digits"
+  fi
+  if [[ "${M[delivery]}" == iso ]]; then
+    IS_ISO=1
+    for k in iso_file manifest_file certificate_file signature_file; do
+      [[ -n "${M[$k]}" ]] || manifest_refused "$k is empty for an ISO bundle"
+    done
+    if [[ "${M[iso_file]}" != "${M[bundle_file]}" ]]; then
+      manifest_refused "iso_file='${M[iso_file]}' is not bundle_file='${M[bundle_file]}'"
+    fi
+    if [[ "${M[reboot_required]}" != yes ]]; then
+      manifest_refused "reboot_required='${M[reboot_required]}': an ISO upgrade is verified after a reboot"
+    fi
+  else
+    for k in iso_file manifest_file certificate_file signature_file; do
+      [[ -z "${M[$k]}" ]] || manifest_refused "$k='${M[$k]}' is set for a .shar bundle"
+    done
+    if [[ "${M[upload_dir]%/}" != "${M[install_dir]%/}" ]]; then
+      manifest_refused "upload_dir='${M[upload_dir]}' is not install_dir for a .shar bundle (it runs there)"
+    fi
   fi
   for k in free_space_factor free_space_min_mb status_timeout; do
     if [[ ! "${M[$k]}" =~ ^[0-9]+$ ]]; then
-      die 4 "INTEGRITY: manifest value $k='${M[$k]}' is not a whole number." "Render the package again."
+      manifest_refused "$k='${M[$k]}' is not a whole number"
     fi
   done
   INSTALL_DIR=${M[install_dir]%/}
   BACKUP_DIR=${M[backup_dir]%/}
   STATE_DIR=${M[state_dir]%/}
-  BUNDLE_PATH="$INSTALL_DIR/${M[bundle_file]}"
-  RUN_DIR="$STATE_DIR/run-$(safe_name "${M[appliance]}")-$(safe_name "${M[ticket]}")"
+  UPLOAD_DIR=${M[upload_dir]%/}
+  BUNDLE_PATH="$UPLOAD_DIR/${M[bundle_file]}"
+  # One appliance may go through several hops (4.2 -> 4.3 -> 4.7): state and evidence are per
+  # appliance, ticket and target, so that the hops' records sit side by side.
+  local tag
+  tag="$(safe_name "${M[appliance]}")-$(safe_name "${M[ticket]}")-$(safe_name "${M[target]}")"
+  RUN_DIR="$STATE_DIR/run-$tag"
   STATE_FILE="$RUN_DIR/state"
   AGENT_COPY="$STATE_DIR/$UM_NAME"
-  EVIDENCE_BASE="$STATE_DIR/evidence-$(safe_name "${M[appliance]}")-$(safe_name "${M[ticket]}")"
+  AGENT_COPY_TARGET="$STATE_DIR/um-upgrade-agent-$(safe_name "${M[target]}").sh"
+  EVIDENCE_BASE="$STATE_DIR/evidence-$tag"
 }
 
 usage() {
+  local upgrade_text
+  if ((IS_ISO)); then
+    upgrade_text="preflight, a typed confirmation, records the start (boot id); then prints the
+              vendor's commands (upgrade-um.sh asks questions: you run it on the console)"
+  else
+    upgrade_text="preflight, a typed confirmation, then runs 'bash ${M[bundle_file]}' in
+              ${M[install_dir]} with its output shown and logged; says what to do next"
+  fi
   cat <<EOF
 Usage: bash $UM_NAME COMMAND [OPTIONS]
 
@@ -254,8 +308,7 @@ change ${M[ticket]}. Run as root on the appliance.
 Commands:
   preflight   every check, each printed PASS / WARN / FAIL with its reason; changes nothing
               on the appliance (records its results in ${STATE_DIR:-the state folder})
-  upgrade     preflight, a typed confirmation, then runs 'bash ${M[bundle_file]}' in
-              ${M[install_dir]} with its output shown and logged; says what to do next
+  upgrade     $upgrade_text
   verify      after the upgrade (and the reboot where the procedure has one): folders, version,
               services (waits until they run), upgrade log; writes the evidence; stops sshd
   status      where this appliance is in the procedure, and the exact next command
@@ -782,6 +835,15 @@ phase() {
     printf 'awaiting-verify'
     return 0
   fi
+  if [[ -n "$(state_get handed_over_at)" ]]; then
+    # ISO: the operator runs the vendor's script; the reboot that follows it is what we can see.
+    if [[ "$(read_boot_id)" == "$(state_get boot_id_before)" ]]; then
+      printf 'handed-over'
+    else
+      printf 'awaiting-verify'
+    fi
+    return 0
+  fi
   case "$(state_get preflight_result)" in
     '') printf 'new' ;;
     fail) printf 'preflight-failed' ;;
@@ -808,16 +870,244 @@ backout_text() {
 }
 
 upgrade_log_hint() {
+  if ((IS_ISO)); then
+    printf 'the last messages of upgrade-um.sh on the console, and any upgrade log under %s/var/logs/' "$INSTALL_DIR"
+    return 0
+  fi
   printf 'the bundle output %s and the upgrade log %s/var/logs/inplaceupgradeum-* (or under %s/var/logs/)' \
     "$RUN_DIR/bundle-output.log" "$INSTALL_DIR" "$BACKUP_DIR"
 }
 
 # --- preflight -----------------------------------------------------------------------------------
 
+# free_space_check DIR NEEDED_KIB STATE_KEY: one check line for the filesystem that holds DIR.
+free_space_check() {
+  local dir=$1 need=$2 key=$3 dfline avail
+  local rule="${M[free_space_factor]} x the bundle, at least ${M[free_space_min_mb]} MiB"
+  if [[ -d "$dir" ]] && dfline=$(df -Pk -- "$dir" 2>/dev/null | tail -n 1); then
+    read -r _ _ _ avail _ <<<"$dfline"
+    if [[ "$avail" =~ ^[0-9]+$ ]]; then
+      state_set "$key" "$avail" free_needed_kb "$need"
+      if ((avail >= need)); then
+        check PASS "free space" "$((avail / 1024)) MiB free on the filesystem of $dir, $((need / 1024)) MiB needed ($rule)"
+      else
+        check FAIL "free space" "$((avail / 1024)) MiB free on the filesystem of $dir, $((need / 1024)) MiB needed ($rule): free space there (old logs, files left from earlier upgrades) and run preflight again"
+      fi
+    else
+      check FAIL "free space" "could not read the free space of $dir from df ($dfline)"
+    fi
+  else
+    check FAIL "free space" "could not read the free space of $dir (df failed or the folder is missing)"
+  fi
+}
+
+# --- the ISO bundle: the vendor's manifest (SHA-1), certificate and signature ------------------
+
+# The .mf format is not documented beyond "sha1sum -c": read coreutils lines ("<hex>  NAME",
+# "<hex> *NAME") and tagged lines ("SHA1(NAME)= <hex>", "SHA1 (NAME) = <hex>", SHA256 too).
+MF_SHA1=""
+MF_SHA256=""
+MF_CONFLICT=""
+MF_NAMES=""
+parse_vendor_manifest() {
+  local mf=$1 name=$2 line algo fname hex
+  local re_tag='^[[:space:]]*([A-Za-z]+-?[0-9]+)[[:space:]]*\((.+)\)[[:space:]]*=[[:space:]]*([0-9A-Fa-f]+)[[:space:]]*$'
+  local re_gnu='^[[:space:]]*\\?([0-9A-Fa-f]+)[[:space:]]+\*?(.+[^[:space:]])[[:space:]]*$'
+  MF_SHA1=""
+  MF_SHA256=""
+  MF_CONFLICT=""
+  MF_NAMES=""
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    line=${line%$'\r'}
+    if [[ "$line" =~ $re_tag ]]; then
+      algo=${BASH_REMATCH[1]^^}
+      algo=${algo//-/}
+      fname=${BASH_REMATCH[2]}
+      hex=${BASH_REMATCH[3],,}
+    elif [[ "$line" =~ $re_gnu ]]; then
+      hex=${BASH_REMATCH[1],,}
+      fname=${BASH_REMATCH[2]}
+      case "${#hex}" in
+        40) algo=SHA1 ;;
+        64) algo=SHA256 ;;
+        *) continue ;;
+      esac
+    else
+      continue
+    fi
+    fname=${fname#./}
+    MF_NAMES+="${MF_NAMES:+, }$(one_line "$fname")"
+    [[ "$fname" == "$name" ]] || continue
+    case "$algo:${#hex}" in
+      SHA1:40)
+        if [[ -n "$MF_SHA1" && "$MF_SHA1" != "$hex" ]]; then MF_CONFLICT="two different SHA-1 values"; fi
+        MF_SHA1=$hex
+        ;;
+      SHA256:64)
+        if [[ -n "$MF_SHA256" && "$MF_SHA256" != "$hex" ]]; then MF_CONFLICT="two different SHA-256 values"; fi
+        MF_SHA256=$hex
+        ;;
+    esac
+  done <"$mf"
+}
+
+ISO_SIZE=""
+preflight_iso_files() {
+  local k f missing=0 iso=${M[iso_file]} mf=${M[manifest_file]} bh
+  ISO_SIZE=""
+  for k in iso_file manifest_file certificate_file signature_file; do
+    f="$UPLOAD_DIR/${M[$k]}"
+    if [[ ! -f "$f" ]]; then
+      check FAIL "files" "$f not found: upload ${M[$k]} into $UPLOAD_DIR (binary mode) as the runbook shows"
+      missing=1
+    elif [[ ! -r "$f" ]]; then
+      check FAIL "files" "$f is not readable by root: check its permissions"
+      missing=1
+    fi
+  done
+  if ((missing)); then
+    state_set iso_sha1_result "not checked" iso_signature_result "not checked"
+    return 0
+  fi
+  ISO_SIZE=$(stat -c %s -- "$BUNDLE_PATH")
+  check PASS "files" "$iso ($ISO_SIZE bytes), $mf, ${M[certificate_file]} and ${M[signature_file]} are in $UPLOAD_DIR"
+
+  note "computing the SHA-256 of $BUNDLE_PATH ($ISO_SIZE bytes)..."
+  bh=$(file_sha256 "$BUNDLE_PATH")
+  state_set bundle_sha256_seen "$bh" bundle_size "$ISO_SIZE"
+  if [[ -z "${M[bundle_sha256]}" ]]; then
+    check INFO "iso sha256" "$iso has SHA-256 $bh; the inventory gives none to compare (optional for ISO bundles): the vendor's SHA-1 manifest and signature below decide"
+  elif [[ "$bh" == "${M[bundle_sha256]}" ]]; then
+    check PASS "iso sha256" "$iso has the expected SHA-256 $bh (from the inventory)"
+  else
+    check_integrity_fail "iso sha256" "$iso has SHA-256 $bh, the inventory expects ${M[bundle_sha256]}: the file is damaged or not the right download. Download it again, compare its SHA-256 with the download page, upload it in binary mode; never upgrade with it"
+  fi
+
+  preflight_iso_sha1 "$bh"
+  preflight_iso_signature
+}
+
+preflight_iso_sha1() {
+  local sha256_seen=$1 iso=${M[iso_file]} mf=${M[manifest_file]} out rc=0 status="" line own start
+  local mf_path="$UPLOAD_DIR/$mf"
+  state_set iso_sha1_expected "" iso_sha1_result fail
+  if (($(stat -c %s -- "$mf_path") > 1048576)); then
+    check FAIL "iso sha1" "$mf is larger than 1 MiB: it is not the vendor's checksum manifest; download the four files of build ${M[iso_file]} again"
+    return 0
+  fi
+  parse_vendor_manifest "$mf_path" "$iso"
+  if [[ -n "$MF_CONFLICT" ]]; then
+    check FAIL "iso sha1" "$mf gives $MF_CONFLICT for $iso: it is not a manifest to trust; download it again"
+    return 0
+  fi
+  if [[ -z "$MF_SHA1" ]]; then
+    check FAIL "iso sha1" "$mf gives no SHA-1 for $iso (it names: ${MF_NAMES:-nothing it could read}): it is not this ISO's manifest; download the four files of the same build again"
+    show_block "$(printable_text "$(head -c 2000 -- "$mf_path")")"
+    return 0
+  fi
+  state_set iso_sha1_expected "$MF_SHA1"
+  if ! have_cmd sha1sum; then
+    check FAIL "iso sha1" "sha1sum is not found on this appliance (coreutils): the vendor's check cannot run here"
+    return 0
+  fi
+  note "sha1sum -c $mf (as the vendor gives it)..."
+  start=$(now_epoch)
+  out=$(cd -- "$UPLOAD_DIR" && sha1sum -c -- "$mf" 2>&1) || rc=$?
+  journal_append commands.tsv "$(now_iso)" "$COMMAND" "the vendor's SHA-1 check" "cd $(quote_argv "$UPLOAD_DIR") && sha1sum -c $(quote_argv "$mf")" "$rc" "$(($(now_epoch) - start))"
+  while IFS= read -r line; do
+    if [[ "$line" == "$iso: "* ]]; then status=${line#"$iso: "}; fi
+  done <<<"$out"
+  if [[ "$status" == OK && "$rc" == 0 ]]; then
+    state_set iso_sha1_result pass iso_sha1_how "sha1sum -c"
+    check PASS "iso sha1" "sha1sum -c $mf: $iso: OK (SHA-1 $MF_SHA1)"
+  elif [[ "$status" == OK ]]; then
+    check FAIL "iso sha1" "sha1sum -c $mf says $iso: OK but exits with $rc: another line of the manifest failed (output below); download the four files of the same build again"
+  elif [[ -n "$status" ]]; then
+    check FAIL "iso sha1" "sha1sum -c $mf: $iso: $status: the ISO is damaged or not the one this manifest describes. Download the ISO and its manifest again, upload them in binary mode; never upgrade with it"
+  else
+    # sha1sum could not read the format: compare the SHA-1 read from the manifest ourselves.
+    note "sha1sum -c cannot read this manifest's format; the agent compares the SHA-1 it read from it..."
+    own=$(sha1sum <"$BUNDLE_PATH")
+    own=${own%% *}
+    if [[ "$own" == "$MF_SHA1" ]]; then
+      state_set iso_sha1_result pass iso_sha1_how "read from the manifest by the agent"
+      check PASS "iso sha1" "$iso has SHA-1 $own, the one $mf gives (sha1sum -c could not read the manifest's format, exit $rc; the agent read it)"
+    else
+      check FAIL "iso sha1" "$iso has SHA-1 $own, $mf gives $MF_SHA1: the ISO is damaged or not the one this manifest describes. Download the ISO and its manifest again; never upgrade with it"
+    fi
+  fi
+  show_block "$(printable_text "$out")"
+  if [[ -n "$MF_SHA256" ]]; then
+    if [[ "$MF_SHA256" == "$sha256_seen" ]]; then
+      check PASS "iso sha256 (mf)" "$mf also gives the SHA-256 $MF_SHA256: it matches"
+    else
+      state_set iso_sha1_result fail
+      check FAIL "iso sha256 (mf)" "$mf gives the SHA-256 $MF_SHA256, $iso has $sha256_seen: never upgrade with it"
+    fi
+  fi
+}
+
+preflight_iso_signature() {
+  local crt="$UPLOAD_DIR/${M[certificate_file]}" sig="$UPLOAD_DIR/${M[signature_file]}" out rc=0 key start
+  local name_crt=${M[certificate_file]} name_key=${M[certificate_file]%.crt}.key
+  if ! have_cmd openssl; then
+    state_set iso_openssl absent iso_certificate_result "not checked" iso_chain_result "not checked" iso_signature_result "not checked"
+    check WARN "signature" "openssl is not on this appliance: the certificate $name_crt and the ISO's signature ${M[signature_file]} were NOT checked here. Check them on a workstation with openssl before going on (commands below); the last one must print Verified OK"
+    show_block "openssl x509 -in $name_crt -noout -text
+openssl verify $name_crt
+openssl x509 -pubkey -noout -in $name_crt > $name_key
+openssl dgst -sha1 -verify $name_key -signature ${M[signature_file]} ${M[iso_file]}"
+    return 0
+  fi
+  state_set iso_openssl present iso_certificate_result fail iso_chain_result "not checked" iso_signature_result fail
+  out=$(openssl x509 -in "$crt" -noout -subject -issuer -enddate 2>&1) || rc=$?
+  if ((rc != 0)); then
+    check FAIL "certificate" "$name_crt cannot be read as a certificate (openssl x509, exit $rc): download it again; the signature cannot be checked without it"
+    show_block "$(printable_text "$out")"
+    return 0
+  fi
+  state_set iso_certificate_result pass iso_certificate "$(printable_text "$(one_line "$out")")"
+  check PASS "certificate" "$name_crt: $(printable_text "$(one_line "$out")")"
+
+  rc=0
+  out=$(openssl verify "$crt" 2>&1) || rc=$?
+  journal_append commands.tsv "$(now_iso)" "$COMMAND" "the vendor's certificate check" "openssl verify $(quote_argv "$crt")" "$rc" 0
+  if ((rc == 0)); then
+    state_set iso_chain_result pass
+    check PASS "certificate chain" "openssl verify $name_crt: $(printable_text "$(one_line "$out")")"
+  else
+    state_set iso_chain_result warn
+    check WARN "certificate chain" "openssl verify $name_crt did not confirm the issuer chain (exit $rc, output below): an appliance without the issuer's CA certificates says so; check the certificate's issuer on a workstation. The signature check decides"
+    show_block "$(printable_text "$out")"
+  fi
+
+  key=$(mktemp "${TMPDIR:-/tmp}/um-upgrade-agent-key.XXXXXX")
+  rc=0
+  openssl x509 -in "$crt" -noout -pubkey >"$key" 2>/dev/null || rc=$?
+  if ((rc != 0)); then
+    rm -f -- "$key"
+    check FAIL "signature" "the public key cannot be read from $name_crt (exit $rc): download the certificate again"
+    return 0
+  fi
+  note "openssl dgst -sha1 -verify (the certificate's public key) -signature ${M[signature_file]} ${M[iso_file]}..."
+  start=$(now_epoch)
+  rc=0
+  out=$(openssl dgst -sha1 -verify "$key" -signature "$sig" "$BUNDLE_PATH" 2>&1) || rc=$?
+  rm -f -- "$key"
+  journal_append commands.tsv "$(now_iso)" "$COMMAND" "the vendor's signature check" "openssl dgst -sha1 -verify $(quote_argv "$name_key") -signature $(quote_argv "$sig") $(quote_argv "$BUNDLE_PATH")" "$rc" "$(($(now_epoch) - start))"
+  out=$(printable_text "$out")
+  if ((rc == 0)) && [[ "$out" == *"Verified OK"* ]]; then
+    state_set iso_signature_result pass
+    check PASS "signature" "openssl dgst -sha1 -verify: Verified OK: ${M[iso_file]} is signed with the key of $name_crt"
+  else
+    check FAIL "signature" "openssl dgst -sha1 -verify did not say Verified OK (exit $rc: $(one_line "$out")): the ISO is not the one the certificate's owner signed, or the signature belongs to another build. Never upgrade with it: download the four files again"
+  fi
+}
+
 SNAPSHOT_OK=0
 preflight_checks() {
-  local names=() n seen="" hostname_seen="" want_host want_short want_app out size avail need need_min
-  local dfline v num ph
+  local names=() n seen="" hostname_seen="" want_host want_short want_app out size need need_min
+  local num ph
 
   ph=$(phase)
   if [[ "$ph" != new && "$ph" != preflight-passed && "$ph" != preflight-failed ]]; then
@@ -864,15 +1154,20 @@ preflight_checks() {
     check FAIL "host name" "this system is '${seen:-unknown}', the agent was made for ${M[appliance]} (${M[host]}): use the agent from this appliance's own folder of the change package"
   fi
 
-  if [[ "$(self_dir)" == "$(real_dir "$INSTALL_DIR")" ]]; then
-    check PASS "location" "the agent sits in $INSTALL_DIR"
+  local companions=""
+  if ((IS_ISO)); then companions=" and ${M[manifest_file]}, ${M[certificate_file]}, ${M[signature_file]}"; fi
+  if [[ "$(self_dir)" == "$(real_dir "$UPLOAD_DIR")" ]]; then
+    check PASS "location" "the agent sits in $UPLOAD_DIR"
   else
-    check FAIL "location" "the agent runs from $(self_dir), not $INSTALL_DIR: copy it there, next to ${M[bundle_file]}, cd $INSTALL_DIR and run it from there"
+    check FAIL "location" "the agent runs from $(self_dir), not $UPLOAD_DIR: copy it there, next to ${M[bundle_file]}$companions, cd $UPLOAD_DIR and run it from there"
   fi
 
   size=""
-  if [[ ! -f "$BUNDLE_PATH" ]]; then
-    check FAIL "bundle" "$BUNDLE_PATH not found: upload ${M[bundle_file]} into $INSTALL_DIR (binary mode) as the runbook shows"
+  if ((IS_ISO)); then
+    preflight_iso_files
+    size=$ISO_SIZE
+  elif [[ ! -f "$BUNDLE_PATH" ]]; then
+    check FAIL "bundle" "$BUNDLE_PATH not found: upload ${M[bundle_file]} into $UPLOAD_DIR (binary mode) as the runbook shows"
   elif [[ ! -r "$BUNDLE_PATH" ]]; then
     check FAIL "bundle" "$BUNDLE_PATH is not readable by root: check its permissions"
   else
@@ -907,23 +1202,17 @@ preflight_checks() {
     check WARN "version" "the appliance does not show its version here (${VERSION_DETAIL}): confirm in the web interface (About) that it is ${M[inventory_version]}; upgrade will ask for it (with --yes it goes on and records this WARN)"
   fi
 
-  if [[ -d "$INSTALL_DIR" ]] && dfline=$(df -Pk -- "$INSTALL_DIR" 2>/dev/null | tail -n 1); then
-    read -r _ _ _ avail _ <<<"$dfline"
-    if [[ "$avail" =~ ^[0-9]+$ ]]; then
-      need_min=$((M[free_space_min_mb] * 1024))
-      need=$(((${size:-0} * M[free_space_factor] + 1023) / 1024))
-      if ((need < need_min)); then need=$need_min; fi
-      state_set free_kb "$avail" free_needed_kb "$need"
-      if ((avail >= need)); then
-        check PASS "free space" "$((avail / 1024)) MiB free on the filesystem of $INSTALL_DIR, $((need / 1024)) MiB needed (${M[free_space_factor]} x the bundle, at least ${M[free_space_min_mb]} MiB)"
-      else
-        check FAIL "free space" "$((avail / 1024)) MiB free on the filesystem of $INSTALL_DIR, $((need / 1024)) MiB needed (${M[free_space_factor]} x the bundle, at least ${M[free_space_min_mb]} MiB): free space there (old logs, files left from earlier upgrades) and run preflight again"
-      fi
+  need_min=$((M[free_space_min_mb] * 1024))
+  need=$(((${size:-0} * M[free_space_factor] + 1023) / 1024))
+  if ((need < need_min)); then need=$need_min; fi
+  free_space_check "$INSTALL_DIR" "$need" free_kb
+  if [[ "$UPLOAD_DIR" != "$INSTALL_DIR" ]]; then
+    if [[ -d "$UPLOAD_DIR" && -d "$INSTALL_DIR" ]] && [[ "$(df -P -- "$UPLOAD_DIR" 2>/dev/null | tail -n 1)" == "$(df -P -- "$INSTALL_DIR" 2>/dev/null | tail -n 1)" ]]; then
+      state_set free_upload_kb "$(state_get free_kb)"
+      note "($UPLOAD_DIR is on the same filesystem as $INSTALL_DIR: the free space above covers both)"
     else
-      check FAIL "free space" "could not read the free space of $INSTALL_DIR from df ($dfline)"
+      free_space_check "$UPLOAD_DIR" "$need" free_upload_kb
     fi
-  else
-    check FAIL "free space" "could not read the free space of $INSTALL_DIR (df failed or the folder is missing)"
   fi
 
   if ((DRY_RUN)); then
@@ -940,7 +1229,10 @@ preflight_checks() {
     show_block "$STATUS_RAW"
   fi
 
-  if [[ -d "$BACKUP_DIR" ]]; then
+  if [[ -d "$BACKUP_DIR" ]] && ((IS_ISO)); then
+    state_set backup_before "$(dir_identity "$BACKUP_DIR")"
+    check INFO "old backup" "$BACKUP_DIR exists (an earlier upgrade's backup, $(stat -c %y -- "$BACKUP_DIR" 2>/dev/null | cut -c1-19)); the ISO procedure is not known to use it; the agent never touches it"
+  elif [[ -d "$BACKUP_DIR" ]]; then
     state_set backup_before "$(dir_identity "$BACKUP_DIR")"
     check WARN "old backup" "$BACKUP_DIR exists already (an earlier upgrade's backup, $(stat -c %y -- "$BACKUP_DIR" 2>/dev/null | cut -c1-19)): the agent never deletes or modifies it; decide with the change owner whether it is still needed before the upgrade makes a new one"
   else
@@ -1031,7 +1323,7 @@ cmd_preflight() {
   local rc
   rc=$(preflight_exit_code)
   if ((rc == 0)); then
-    say "Next: $(agent_cmd "$INSTALL_DIR/$UM_NAME" upgrade)"
+    say "Next: $(agent_cmd "$UPLOAD_DIR/$UM_NAME" upgrade)"
   fi
   exit "$rc"
 }
@@ -1059,7 +1351,15 @@ refuse_wrong_phase_for_upgrade() {
       die 3 "WRONG PHASE: the bundle already ran ($(state_get bundle_started_at), exit 0); it is never run twice." \
         "Next: reboot the appliance (reboot), then: $(agent_cmd "$AGENT_COPY" verify)"
       ;;
+    handed-over)
+      die 3 "WRONG PHASE: the upgrade was already started at $(state_get handed_over_at) (boot id recorded); it is recorded once." \
+        "Next: $(next_command "$ph")"
+      ;;
     *)
+      if ((IS_ISO)); then
+        die 3 "WRONG PHASE: the upgrade was started at $(state_get handed_over_at) and the appliance has rebooted since (phase: $ph)." \
+          "Next: $(next_command "$ph")"
+      fi
       die 3 "WRONG PHASE: the bundle already ran ($(state_get bundle_started_at), exit $(state_get bundle_exit)); it is never run twice (phase: $ph)." \
         "Next: $(next_command "$ph")"
       ;;
@@ -1109,7 +1409,11 @@ confirm_upgrade() {
     return 0
   fi
   say ""
-  say "This runs 'bash ${M[bundle_file]}' in $INSTALL_DIR: the in-place upgrade of ${M[appliance]} to ${M[target]}."
+  if ((IS_ISO)); then
+    say "This records the start of the in-place upgrade of ${M[appliance]} to ${M[target]}; you then run the vendor's upgrade-um.sh yourself."
+  else
+    say "This runs 'bash ${M[bundle_file]}' in $INSTALL_DIR: the in-place upgrade of ${M[appliance]} to ${M[target]}."
+  fi
   read -r -p "Type the host name '${M[appliance]}' to go on (anything else stops): " answer || answer=""
   if [[ "$(lower "$(one_line "$answer")")" != "$(lower "${M[appliance]}")" ]]; then
     die 1 "STOPPED: the confirmation did not match ('$(one_line "$answer")' is not '${M[appliance]}'). Nothing was changed." \
@@ -1119,27 +1423,31 @@ confirm_upgrade() {
 }
 
 copy_self() {
-  local tmp h
+  local tmp h dest
   if ((DRY_RUN)); then
-    say "DRY-RUN: would copy this agent to $AGENT_COPY (the command after the reboot runs from there)"
+    say "DRY-RUN: would copy this agent to $AGENT_COPY and $AGENT_COPY_TARGET (the commands after the reboot run from there)"
     return 0
   fi
   mkdir -p -- "$STATE_DIR"
-  if [[ "$(real_dir "$(self_dir)")/$(basename -- "$UM_SELF")" == "$(real_dir "$STATE_DIR")/$UM_NAME" ]]; then
-    return 0
-  fi
-  tmp="$AGENT_COPY.tmp.$$"
-  cp -- "$UM_SELF" "$tmp"
-  chmod 700 -- "$tmp"
-  sync
-  h=$(file_sha256 "$tmp")
-  if [[ "$h" != "$UM_FILE_SHA256" ]]; then
-    rm -f -- "$tmp"
-    die 1 "FAIL: the copy of the agent in $STATE_DIR does not match the original (sha256 $h): check the disk ($STATE_DIR). Nothing was run."
-  fi
-  mv -f -T -- "$tmp" "$AGENT_COPY"
-  sync
-  say "Copied this agent to $AGENT_COPY (sha256 $h)."
+  # The shared name is the one the runbook gives; the per-target copy keeps this hop's agent when
+  # the next hop's agent takes the shared name.
+  for dest in "$AGENT_COPY" "$AGENT_COPY_TARGET"; do
+    if [[ "$(real_dir "$(self_dir)")/$(basename -- "$UM_SELF")" == "$(real_dir "$STATE_DIR")/$(basename -- "$dest")" ]]; then
+      continue
+    fi
+    tmp="$dest.tmp.$$"
+    cp -- "$UM_SELF" "$tmp"
+    chmod 700 -- "$tmp"
+    sync
+    h=$(file_sha256 "$tmp")
+    if [[ "$h" != "$UM_FILE_SHA256" ]]; then
+      rm -f -- "$tmp"
+      die 1 "FAIL: the copy of the agent in $STATE_DIR does not match the original (sha256 $h): check the disk ($STATE_DIR). Nothing was run."
+    fi
+    mv -f -T -- "$tmp" "$dest"
+    sync
+    say "Copied this agent to $dest (sha256 $h)."
+  done
 }
 
 on_bundle_signal() {
@@ -1184,6 +1492,46 @@ run_bundle() {
   BUNDLE_RC=$rc
 }
 
+iso_commands_inline() {
+  local joined
+  joined=$(printf '%s; ' "${ISO_VENDOR_COMMANDS[@]}")
+  printf '%s' "${joined%; }"
+}
+
+iso_commands_block() {
+  local c
+  for c in "${ISO_VENDOR_COMMANDS[@]}"; do
+    printf '    %s\n' "$c"
+  done
+}
+
+# ISO: the vendor's script asks questions on the console, so the operator runs it; the agent
+# records the boot id (verify refuses until the reboot) and says what to type.
+hand_over() {
+  local joined
+  joined=$(iso_commands_inline)
+  if ((DRY_RUN)); then
+    say "DRY-RUN: would record the boot id ($(read_boot_id)) and the start time in $STATE_FILE"
+    say "DRY-RUN: would then print the vendor's commands for you to run on the console:"
+    iso_commands_block
+    say "DRY-RUN: nothing was changed."
+    return 0
+  fi
+  state_set boot_id_before "$(read_boot_id)" backup_before_upgrade "$(dir_identity "$BACKUP_DIR")" \
+    handed_over_at "$(now_iso)" bundle_started_epoch "$(now_epoch)" bundle_command "$joined"
+  journal_append commands.tsv "$(now_iso)" "$COMMAND" "handed over to the operator: the vendor's upgrade-um.sh" "$joined" "" ""
+  if ((OPT_REBOOT)); then say "(--reboot ignored: the vendor's script offers the restart at its end.)"; fi
+  say ""
+  say "READY: the start of the upgrade to ${M[target]} is recorded (boot id $(state_get boot_id_before))."
+  say "The vendor's script asks questions, so run it yourself, on the console as root, as the runbook"
+  say "says (attach ${M[iso_file]} to the VM's CD/DVD drive first):"
+  iso_commands_block
+  say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
+  say "(or reboot it yourself). After the reboot, log in as root and run:"
+  say "    $(agent_cmd "$AGENT_COPY" verify --keep-ssh)"
+  say "    $(agent_cmd "$AGENT_COPY" report)"
+}
+
 cmd_upgrade() {
   local ph rc=0
   if ((!DRY_RUN && !ASSUME_YES)) && [[ ! -t 0 ]]; then
@@ -1210,6 +1558,10 @@ cmd_upgrade() {
   confirm_upgrade
   copy_self
   ensure_run_dir
+  if ((IS_ISO)); then
+    hand_over
+    return 0
+  fi
   run_bundle
   rc=$BUNDLE_RC
   if ((DRY_RUN)); then
@@ -1264,7 +1616,7 @@ find_upgrade_logs() {
       UPGRADE_LOGS+=("$f")
     fi
   done
-  if ((${#UPGRADE_LOGS[@]} == 0)); then
+  if ((${#UPGRADE_LOGS[@]} == 0 && !IS_ISO)); then
     UPGRADE_LOGS=(${all[@]+"${all[@]}"})
   fi
 }
@@ -1304,6 +1656,10 @@ cmd_verify() {
       die 3 "WRONG PHASE: NOT REBOOTED YET: the boot id ($(read_boot_id)) is the one recorded when the bundle ran; the ${M[target]} upgrade completes only at the reboot." \
         "Reboot the appliance (reboot), log in as root, then run: $(agent_cmd "$AGENT_COPY" verify)"
       ;;
+    handed-over)
+      die 3 "WRONG PHASE: NOT REBOOTED YET: the boot id ($(read_boot_id)) is the one recorded at upgrade ($(state_get handed_over_at)); the ${M[target]} upgrade completes only at the reboot after the vendor's script." \
+        "Next: $(next_command "$ph")"
+      ;;
   esac
   timeout=${OPT_TIMEOUT:-${M[status_timeout]}}
   interval=$OPT_POLL_INTERVAL
@@ -1321,7 +1677,13 @@ cmd_verify() {
     check PASS "reboot" "not part of the ${M[target]} procedure"
   fi
 
-  if [[ -d "$BACKUP_DIR" ]]; then
+  if ((IS_ISO)); then
+    if [[ -d "$BACKUP_DIR" ]]; then
+      check INFO "backup folder" "$BACKUP_DIR exists; the ISO procedure does not need it (an earlier upgrade's backup, or one the vendor's script made)"
+    else
+      check INFO "backup folder" "$BACKUP_DIR does not exist; the ISO procedure does not need it"
+    fi
+  elif [[ -d "$BACKUP_DIR" ]]; then
     old_id=$(state_get backup_before_upgrade)
     new_id=$(dir_identity "$BACKUP_DIR")
     if [[ -n "$old_id" && "$old_id" != absent && "$old_id" == "$new_id" ]]; then
@@ -1356,7 +1718,9 @@ cmd_verify() {
   local f logs_list="" errs_total=0
   LOG_ERROR_COUNT=0
   LOG_ERROR_TEXT=""
-  if ((${#UPGRADE_LOGS[@]} == 0)); then
+  if ((${#UPGRADE_LOGS[@]} == 0 && IS_ISO)); then
+    check INFO "upgrade log" "no inplaceupgradeum-* log newer than the upgrade's start under $INSTALL_DIR/var/logs or $BACKUP_DIR/var/logs: where the ISO's upgrade-um.sh logs is not documented; keep its last console messages with the ticket"
+  elif ((${#UPGRADE_LOGS[@]} == 0)); then
     check WARN "upgrade log" "no inplaceupgradeum-* log under $INSTALL_DIR/var/logs or $BACKUP_DIR/var/logs: keep the bundle output $RUN_DIR/bundle-output.log instead"
   else
     local all_errs=""
@@ -1478,12 +1842,19 @@ ssh_stop_argv_text() {
 next_command() {
   local ph=$1
   case "$ph" in
-    new | preflight-failed) printf '%s' "cd $INSTALL_DIR && $(agent_cmd "./$UM_NAME" preflight)" ;;
-    preflight-passed) printf '%s' "cd $INSTALL_DIR && $(agent_cmd "./$UM_NAME" upgrade)" ;;
+    new | preflight-failed) printf '%s' "cd $UPLOAD_DIR && $(agent_cmd "./$UM_NAME" preflight)" ;;
+    preflight-passed) printf '%s' "cd $UPLOAD_DIR && $(agent_cmd "./$UM_NAME" upgrade)" ;;
     bundle-running) printf '%s' "wait for the running upgrade, then: $(agent_cmd "$AGENT_COPY" status)" ;;
     interrupted | bundle-failed) printf '%s' "$(backout_text) Record it first: $(agent_cmd "$AGENT_COPY" report)" ;;
     awaiting-reboot) printf '%s' "reboot   (then, logged in as root: $(agent_cmd "$AGENT_COPY" verify))" ;;
-    awaiting-verify) printf '%s' "$(agent_cmd "$AGENT_COPY" verify)" ;;
+    handed-over) printf '%s' "if not done yet, run the vendor's script on the console as root ($(iso_commands_inline)), let it restart the appliance (or reboot), then: $(agent_cmd "$AGENT_COPY" verify --keep-ssh)" ;;
+    awaiting-verify)
+      if ((IS_ISO)); then
+        printf '%s' "$(agent_cmd "$AGENT_COPY" verify --keep-ssh)"
+      else
+        printf '%s' "$(agent_cmd "$AGENT_COPY" verify)"
+      fi
+      ;;
     verify-failed) printf '%s' "$(agent_cmd "$AGENT_COPY" verify --timeout $((M[status_timeout] * 2)))   (if the services only need longer; otherwise $(backout_text))" ;;
     verified) printf '%s' "accept the metered servers' certificates in the web interface, attach $EVIDENCE_BASE.json/.md to ${M[ticket]}" ;;
   esac
@@ -1502,6 +1873,7 @@ cmd_status() {
     say "bundle:      started $(state_get bundle_started_at), ended ${S[bundle_ended_at]:-never recorded}, exit ${S[bundle_exit]:-none}"
     say "             output: $RUN_DIR/bundle-output.log"
   fi
+  if [[ -n "$(state_get handed_over_at)" ]]; then say "started:     $(state_get handed_over_at) (the vendor's upgrade-um.sh is run by the operator)"; fi
   if [[ -n "$(state_get verify_at)" ]]; then say "verify:      $(state_get verify_result) at $(state_get verify_at)"; fi
   case "$ph" in
     interrupted) say "INTERRUPTED: the bundle started and never recorded its end. Read $(upgrade_log_hint)." ;;
@@ -1609,6 +1981,7 @@ build_evidence_json() {
   \"host\": $(js "${M[host]}"),
   \"ticket\": $(js "${M[ticket]}"),
   \"target\": $(js "${M[target]}"),
+  \"delivery\": $(js "${M[delivery]}"),
   \"inventory_version\": $(js "${M[inventory_version]}"),
   \"phase\": $(js "$ph"),
   \"result\": $(js "$(evidence_result "$ph")"),
@@ -1618,8 +1991,9 @@ build_evidence_json() {
   \"preflight\": {\"at\": $(jstate preflight_at), \"result\": $(jstate preflight_result), \"fails\": $(jn "$(state_get preflight_fails)"), \"warns\": $(jn "$(state_get preflight_warns)")},
   \"version_before\": {\"value\": $(jstate version_before), \"source\": $(jstate version_before_source), \"visible\": $(jyn "$(state_get version_before_visible)"), \"confirmed_by\": $(jstate version_confirmed_by)},
   \"version_after\": {\"value\": $(jstate version_after), \"source\": $(jstate version_after_source), \"visible\": $(jyn "$(state_get version_after_visible)")},
-  \"free_space\": {\"free_kib\": $(jn "$(state_get free_kb)"), \"needed_kib\": $(jn "$(state_get free_needed_kb)")},
-  \"bundle\": {\"file\": $(js "${M[bundle_file]}"), \"sha256_expected\": $(js "${M[bundle_sha256]}"), \"sha256_seen\": $(jstate bundle_sha256_seen), \"size_bytes\": $(jn "$(state_get bundle_size)"), \"command\": $(jstate bundle_command), \"confirmed_by\": $(jstate upgrade_confirmed_by), \"started_at\": $(jstate bundle_started_at), \"ended_at\": $(jstate bundle_ended_at), \"interrupted_at\": $(jstate bundle_interrupted_at), \"exit_code\": $(jn "$(state_get bundle_exit)"), \"duration_s\": $(jn "$(state_get bundle_duration_s)"), \"log\": $(jstate bundle_log), \"output_tail\": $(js "$bundle_tail")},
+  \"free_space\": {\"free_kib\": $(jn "$(state_get free_kb)"), \"needed_kib\": $(jn "$(state_get free_needed_kb)"), \"upload_dir\": $(js "$UPLOAD_DIR"), \"upload_free_kib\": $(jn "$(state_get free_upload_kb)")},
+  \"bundle\": {\"file\": $(js "${M[bundle_file]}"), \"sha256_expected\": $(js "${M[bundle_sha256]}"), \"sha256_seen\": $(jstate bundle_sha256_seen), \"size_bytes\": $(jn "$(state_get bundle_size)"), \"command\": $(jstate bundle_command), \"confirmed_by\": $(jstate upgrade_confirmed_by), \"started_at\": $(jstate bundle_started_at), \"ended_at\": $(jstate bundle_ended_at), \"interrupted_at\": $(jstate bundle_interrupted_at), \"exit_code\": $(jn "$(state_get bundle_exit)"), \"duration_s\": $(jn "$(state_get bundle_duration_s)"), \"log\": $(jstate bundle_log), \"output_tail\": $(js "$bundle_tail"), \"handed_over_at\": $(jstate handed_over_at)},
+  \"iso_checks\": {\"files\": $(jwords "${M[iso_file]} ${M[manifest_file]} ${M[certificate_file]} ${M[signature_file]}"), \"sha1_expected\": $(jstate iso_sha1_expected), \"sha1\": $(jstate iso_sha1_result), \"sha1_how\": $(jstate iso_sha1_how), \"openssl\": $(jstate iso_openssl), \"certificate\": $(jstate iso_certificate_result), \"certificate_subject\": $(jstate iso_certificate), \"chain\": $(jstate iso_chain_result), \"signature\": $(jstate iso_signature_result)},
   \"reboot\": {\"required\": $(js "${M[reboot_required]}"), \"boot_id_before\": $(jstate boot_id_before), \"boot_id_after\": $(jstate boot_id_after), \"rebooted\": $(jstate rebooted)},
   \"backup_dir\": {\"path\": $(js "$BACKUP_DIR"), \"before_preflight\": $(jstate backup_before), \"before_upgrade\": $(jstate backup_before_upgrade)},
   \"services\": {\"verdict\": $(jstate services_verdict), \"why\": $(jstate services_why), \"polls\": $(jn "$(state_get services_polls)"), \"waited_s\": $(jn "$(state_get services_wait_s)"), \"status_output_tail\": $(js "$status_tail")},
@@ -1684,7 +2058,12 @@ build_evidence_md() {
   printf '| Version after | %s (%s) |\n' "$(md "$(state_get version_after)")" "$(md "$(state_get version_after_source)")"
   printf '| Snapshot | %s (%s) |\n' "$(md "$(state_get snapshot)")" "$(md "$(state_get snapshot_confirmed_by)")"
   printf '| Bundle | %s, sha256 %s |\n' "$(md "${M[bundle_file]}")" "$(md "$(state_get bundle_sha256_seen)")"
-  printf '| Bundle run | started %s, ended %s, exit %s, %s s |\n' "$(md "$(state_get bundle_started_at)")" "$(md "$(state_get bundle_ended_at)")" "$(md "$(state_get bundle_exit)")" "$(md "$(state_get bundle_duration_s)")"
+  if ((IS_ISO)); then
+    printf '| ISO checks | SHA-1 %s (%s); certificate %s, chain %s; signature %s (openssl %s) |\n' "$(md "$(state_get iso_sha1_result)")" "$(md "$(state_get iso_sha1_expected)")" "$(md "$(state_get iso_certificate_result)")" "$(md "$(state_get iso_chain_result)")" "$(md "$(state_get iso_signature_result)")" "$(md "$(state_get iso_openssl)")"
+    printf '| Upgrade started | %s; the vendor script run by the operator: %s |\n' "$(md "$(state_get handed_over_at)")" "$(md "$(state_get bundle_command)")"
+  else
+    printf '| Bundle run | started %s, ended %s, exit %s, %s s |\n' "$(md "$(state_get bundle_started_at)")" "$(md "$(state_get bundle_ended_at)")" "$(md "$(state_get bundle_exit)")" "$(md "$(state_get bundle_duration_s)")"
+  fi
   printf '| Reboot | required: %s; boot id %s -> %s |\n' "$(md "${M[reboot_required]}")" "$(md "$(state_get boot_id_before)")" "$(md "$(state_get boot_id_after)")"
   printf '| Services | %s after %s poll(s), %s s |\n' "$(md "$(state_get services_verdict)")" "$(md "$(state_get services_polls)")" "$(md "$(state_get services_wait_s)")"
   printf '| Upgrade log | %s (%s error line(s)) |\n' "$(md "$(state_get upgrade_logs)")" "$(md "$(state_get upgrade_log_error_count)")"
@@ -1702,8 +2081,10 @@ build_evidence_md() {
       printf '| %s | %s | %s | %s | %s |\n' "$(md "$at")" "$(md "$desc")" "$(md "$argv")" "$(md "$rc")" "$(md "$dur")"
     done <"$RUN_DIR/commands.tsv"
   fi
-  printf '\n## Bundle output (last lines)\n\n'
-  md_block "$(output_tail 40 "$RUN_DIR/bundle-output.log")"
+  if ((!IS_ISO)); then
+    printf '\n## Bundle output (last lines)\n\n'
+    md_block "$(output_tail 40 "$RUN_DIR/bundle-output.log")"
+  fi
   printf '\n## Service status (last output)\n\n'
   md_block "$(output_tail 60 "$RUN_DIR/status-output.txt")"
   if [[ -s "$RUN_DIR/upgrade-log-errors.txt" ]]; then

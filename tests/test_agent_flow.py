@@ -43,7 +43,7 @@ def test_happy_path_43_with_reboot(tmp_path: Path) -> None:
     assert copy.read_bytes() == rig.text.encode()
     state = rig.state()
     assert state["bundle_exit"] == "0" and state["boot_id_before"]
-    assert (rig.app.state_dir / "run-um-ams-01-CHG0012345/bundle-output.log").read_text()
+    assert (rig.app.state_dir / "run-um-ams-01-CHG0012345-4.3/bundle-output.log").read_text()
 
     status = rig.agent("status", from_state=True)
     assert "phase:       awaiting-reboot" in status.out
@@ -119,7 +119,7 @@ def test_42_style_without_reboot(tmp_path: Path) -> None:
     assert verify.code == 0, verify
     assert "not part of the 4.2 procedure" in verify.line("PASS", "reboot")
     assert "4.2.0.0" in verify.line("PASS", "version")
-    assert (rig.app.state_dir / "evidence-um-ams-01-CHG0042000.json").exists()
+    assert (rig.app.state_dir / "evidence-um-ams-01-CHG0042000-4.2.json").exists()
 
 
 def test_verify_before_the_reboot_is_refused(tmp_path: Path) -> None:

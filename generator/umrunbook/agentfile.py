@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 AGENT_FILE_NAME = "um-upgrade-agent.sh"
-MANIFEST_VERSION = "1"
+MANIFEST_VERSION = "2"
 EVIDENCE_SCHEMA = "umrunbook-agent-evidence/1"
 
 #: The manifest keys, in the order they appear in the agent (the agent checks this order).
@@ -40,11 +40,17 @@ MANIFEST_KEYS: tuple[str, ...] = (
     "inventory_version",
     "supported_sources",
     "target",
+    "delivery",
     "install_dir",
     "backup_dir",
     "state_dir",
+    "upload_dir",
     "bundle_file",
     "bundle_sha256",
+    "iso_file",
+    "manifest_file",
+    "certificate_file",
+    "signature_file",
     "reboot_required",
     "free_space_factor",
     "free_space_min_mb",
@@ -63,7 +69,7 @@ _SELF_PREFIX = "#@ self_sha256="
 _END_MARKER = "# end of um-upgrade-agent.sh\n"
 
 _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
-    "manifest_version": (re.compile(r"1"), f"must be {MANIFEST_VERSION}"),
+    "manifest_version": (re.compile(re.escape(MANIFEST_VERSION)), f"must be {MANIFEST_VERSION}"),
     "appliance": (
         re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"),
         "must be a host-name label",
@@ -73,11 +79,20 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
     "inventory_version": (re.compile(r"[0-9]+(\.[0-9]+)*(-\S+)?"), "must be a version"),
     "supported_sources": (re.compile(r".*\S.*"), "must name at least one source"),
     "target": (re.compile(r"[0-9]+(\.[0-9]+)*"), "must be a version"),
+    "delivery": (re.compile(r"shar|iso"), "must be shar or iso"),
     "install_dir": (re.compile(r"/\S*"), "must be an absolute path"),
     "backup_dir": (re.compile(r"/\S*"), "must be an absolute path"),
     "state_dir": (re.compile(r"/\S*"), "must be an absolute path"),
+    "upload_dir": (re.compile(r"/\S*"), "must be an absolute path"),
     "bundle_file": (re.compile(r"[A-Za-z0-9._-]+"), "must match ^[A-Za-z0-9._-]+$"),
-    "bundle_sha256": (re.compile(r"[0-9a-f]{64}"), "must be 64 lowercase hex digits"),
+    "bundle_sha256": (
+        re.compile(r"([0-9a-f]{64})?"),
+        "must be 64 lowercase hex digits (empty only for an ISO bundle)",
+    ),
+    "iso_file": (re.compile(r"[A-Za-z0-9._-]*"), "must match ^[A-Za-z0-9._-]*$"),
+    "manifest_file": (re.compile(r"[A-Za-z0-9._-]*"), "must match ^[A-Za-z0-9._-]*$"),
+    "certificate_file": (re.compile(r"[A-Za-z0-9._-]*"), "must match ^[A-Za-z0-9._-]*$"),
+    "signature_file": (re.compile(r"[A-Za-z0-9._-]*"), "must match ^[A-Za-z0-9._-]*$"),
     "reboot_required": (re.compile(r"yes|no"), "must be yes or no"),
     "free_space_factor": (re.compile(r"[0-9]+"), "must be a whole number"),
     "free_space_min_mb": (re.compile(r"[0-9]+"), "must be a whole number"),
@@ -117,7 +132,38 @@ def _validate(manifest: Mapping[str, str]) -> dict[str, str]:
         if check is not None and not check[0].fullmatch(value):
             raise ValueError(f"agent manifest: {key}: {check[1]} (got {value!r})")
         values[key] = value
+    _validate_delivery(values)
     return values
+
+
+_ISO_FILES = ("iso_file", "manifest_file", "certificate_file", "signature_file")
+
+
+def _validate_delivery(values: Mapping[str, str]) -> None:
+    """The keys that go together for each delivery, as the agent checks them."""
+    if values["delivery"] == "shar":
+        if not values["bundle_sha256"]:
+            raise ValueError("agent manifest: bundle_sha256: is required for a .shar bundle")
+        for key in _ISO_FILES:
+            if values[key]:
+                raise ValueError(f"agent manifest: {key}: must be empty for a .shar bundle")
+        if values["upload_dir"].rstrip("/") != values["install_dir"].rstrip("/"):
+            raise ValueError(
+                "agent manifest: upload_dir: must be install_dir for a .shar bundle (it runs there)"
+            )
+        return
+    for key in _ISO_FILES:
+        if not values[key]:
+            raise ValueError(f"agent manifest: {key}: is required for an ISO bundle")
+    if values["iso_file"] != values["bundle_file"]:
+        raise ValueError("agent manifest: iso_file: must be bundle_file for an ISO bundle")
+    if len({values[key] for key in _ISO_FILES}) != len(_ISO_FILES):
+        raise ValueError("agent manifest: the four ISO files must have four different names")
+    if values["reboot_required"] != "yes":
+        raise ValueError(
+            "agent manifest: reboot_required: must be yes for an ISO bundle "
+            "(the agent verifies after the reboot)"
+        )
 
 
 def build_agent(manifest: Mapping[str, str]) -> str:
@@ -142,7 +188,38 @@ def parse_manifest(agent_text: str) -> dict[str, str]:
         if line.startswith("#@ ") and "=" in line:
             key, _, value = line[3:].partition("=")
             values[key] = value
+    _validate_delivery(values)
     return values
+
+
+_ISO_FILES = ("iso_file", "manifest_file", "certificate_file", "signature_file")
+
+
+def _validate_delivery(values: Mapping[str, str]) -> None:
+    """The keys that go together for each delivery, as the agent checks them."""
+    if values["delivery"] == "shar":
+        if not values["bundle_sha256"]:
+            raise ValueError("agent manifest: bundle_sha256: is required for a .shar bundle")
+        for key in _ISO_FILES:
+            if values[key]:
+                raise ValueError(f"agent manifest: {key}: must be empty for a .shar bundle")
+        if values["upload_dir"].rstrip("/") != values["install_dir"].rstrip("/"):
+            raise ValueError(
+                "agent manifest: upload_dir: must be install_dir for a .shar bundle (it runs there)"
+            )
+        return
+    for key in _ISO_FILES:
+        if not values[key]:
+            raise ValueError(f"agent manifest: {key}: is required for an ISO bundle")
+    if values["iso_file"] != values["bundle_file"]:
+        raise ValueError("agent manifest: iso_file: must be bundle_file for an ISO bundle")
+    if len({values[key] for key in _ISO_FILES}) != len(_ISO_FILES):
+        raise ValueError("agent manifest: the four ISO files must have four different names")
+    if values["reboot_required"] != "yes":
+        raise ValueError(
+            "agent manifest: reboot_required: must be yes for an ISO bundle "
+            "(the agent verifies after the reboot)"
+        )
 
 
 def evidence_digest(text: str) -> str:

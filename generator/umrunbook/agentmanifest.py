@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from umrunbook.agentfile import MANIFEST_VERSION
 from umrunbook.catalogue import Procedure
 from umrunbook.model import Appliance, Inventory
 from umrunbook.plan import BundleItem
@@ -24,19 +25,27 @@ def manifest_for(
     """The agent's manifest: values only, in the order of the agent's contract."""
     settings = procedure.agent
     main = bundle[0]
+    iso = procedure.delivery == "iso"
+    by_role = {item.role: item.name for item in bundle}
     return {
-        "manifest_version": "1",
+        "manifest_version": MANIFEST_VERSION,
         "appliance": appliance.name,
         "host": appliance.host,
         "ticket": inventory.change.ticket,
         "inventory_version": str(appliance.version),
         "supported_sources": " ".join(str(s) for s in procedure.sources),
         "target": procedure.target,
+        "delivery": procedure.delivery,
         "install_dir": procedure.install_dir,
         "backup_dir": procedure.backup_dir,
         "state_dir": STATE_DIR,
+        "upload_dir": procedure.upload_folder,
         "bundle_file": main.name,
         "bundle_sha256": main.sha256,
+        "iso_file": main.name if iso else "",
+        "manifest_file": by_role.get("manifest", "") if iso else "",
+        "certificate_file": by_role.get("certificate", "") if iso else "",
+        "signature_file": by_role.get("signature", "") if iso else "",
         "reboot_required": "yes" if settings.reboot_required else "no",
         "free_space_factor": str(settings.free_space_factor),
         "free_space_min_mb": str(settings.free_space_min_mb),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -36,18 +37,24 @@ def require_simulator() -> None:
 def manifest_for(bundle_sha256: str, **overrides: str) -> dict[str, str]:
     """A 4.3 manifest for um-ams-01, as the generator would write it."""
     values = {
-        "manifest_version": "1",
+        "manifest_version": "2",
         "appliance": APPLIANCE,
         "host": "um-ams-01.corp.example",
         "ticket": TICKET,
         "inventory_version": "4.2.0",
         "supported_sources": "4.1.x 4.2.x",
         "target": "4.3",
+        "delivery": "shar",
         "install_dir": "/opt/vmware/cloudusagemetering",
         "backup_dir": "/opt/vmware/cloudusagemetering-old",
         "state_dir": "/var/lib/um-upgrade-agent",
+        "upload_dir": "/opt/vmware/cloudusagemetering",
         "bundle_file": "ums-system-upgrade.shar",
         "bundle_sha256": bundle_sha256,
+        "iso_file": "",
+        "manifest_file": "",
+        "certificate_file": "",
+        "signature_file": "",
         "reboot_required": "yes",
         "free_space_factor": "3",
         "free_space_min_mb": "16",
@@ -83,8 +90,14 @@ class Rig:
             assert "STOPPED: unexpected error" not in result.out, result
         return result
 
+    @property
+    def tag(self) -> str:
+        """<appliance>-<ticket>-<target>: names this hop's run folder and evidence files."""
+        m = self.manifest
+        return "-".join(re.sub(r"[^A-Za-z0-9._-]", "_", m[k]) for k in ("appliance", "ticket", "target"))
+
     def state(self) -> dict[str, str]:
-        run_dir = self.app.state_dir / f"run-{self.manifest['appliance']}-{TICKET}"
+        run_dir = self.app.state_dir / f"run-{self.tag}"
         path = run_dir / "state"
         if not path.exists():
             return {}
@@ -92,7 +105,7 @@ class Rig:
         return dict(pairs)
 
     def evidence_path(self, ext: str = "json") -> Path:
-        name = f"evidence-{self.manifest['appliance']}-{self.manifest['ticket']}.{ext}"
+        name = f"evidence-{self.tag}.{ext}"
         return self.app.state_dir / name
 
     def evidence(self) -> dict[str, object]:
