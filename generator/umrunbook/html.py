@@ -6,6 +6,11 @@ are then reshaped (never the HTML string): headings get ids, each step becomes a
 command block gets a copy button. The page is one file: its stylesheet and script are inlined
 and a Content-Security-Policy forbids every request, so it works the same offline, from a
 share or from a mail attachment.
+
+Each tick box carries the plan's id of what it ticks (a step, a prerequisite, a certificate,
+a backout step, the cleanup), found from the headings and the plan, so the page can export
+who ticked what and when as the manual-steps evidence `umrunbook ingest` reads. The
+as-executed page shows the records as marks, with nothing to tick.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from umrunbook.plan import Plan
 from umrunbook.templating import read_template, template_loader
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
     from markdown_it.utils import EnvType, OptionsDict
 
+    from umrunbook.evidence import StepRecord
     from umrunbook.package import RenderOptions
 
 WHERE_KEYS = {label: key for key, label in PLACES.items()}
@@ -68,6 +74,78 @@ class Page:
     boxes: int
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What one tick box ticks, as the manual-steps evidence names it."""
+
+    id: str
+    number: str
+    title: str
+
+
+@dataclass
+class Targets:
+    """The plan's tickable lines, hop by hop, in the order the runbook shows them."""
+
+    prerequisites: list[list[Target]] = field(default_factory=list)
+    steps: list[dict[str, Target]] = field(default_factory=list)
+    certificates: list[list[Target]] = field(default_factory=list)
+    backout: list[dict[str, Target]] = field(default_factory=list)
+    cleanup: Target = Target("cleanup", "", "Snapshot removed")
+
+    @classmethod
+    def of(cls, plan: Plan) -> Targets:
+        targets = cls()
+        servers = plan.appliance.metered_servers
+        for hop in plan.hops:
+            targets.prerequisites.append(
+                [Target(f"prerequisite:{p.id}", "", p.text) for p in hop.procedure.prerequisites]
+                + [
+                    Target(
+                        "prerequisite:snapshot-name",
+                        "",
+                        f"Snapshot to take: {hop.snapshot_name}",
+                    )
+                ]
+            )
+            targets.steps.append({s.number: Target(s.id, s.number, s.title) for s in hop.steps})
+            targets.certificates.append(
+                [
+                    Target(f"certificate:{server}", "", f"{server}: certificate accepted")
+                    for server in servers
+                ]
+                or [Target("certificates", "", "Certificates accepted")]
+            )
+            targets.backout.append(
+                {
+                    s.number: Target(f"backout:{s.number}", s.number, s.title)
+                    for s in hop.backout.steps
+                }
+            )
+        if len(plan.hops) > 1:
+            targets.cleanup = Target("cleanup", "", "Snapshots removed")
+        return targets
+
+    def under(self, level: int, text: str, hop: int) -> list[Target]:
+        """The targets of the boxes under a heading, in order (the last one repeats)."""
+        if hop < 0 or hop >= len(self.steps):
+            return []
+        if level == 2:
+            if text.endswith("Prerequisites"):
+                return self.prerequisites[hop]
+            if text.endswith("After the upgrade: accept the certificates again"):
+                return self.certificates[hop]
+            if text == "Closing the change":
+                return [self.cleanup]
+            return []
+        found = re.match(r"(Step|Backout) (\S+): ", text)
+        if not found:
+            return []
+        table = self.steps[hop] if found.group(1) == "Step" else self.backout[hop]
+        target = table.get(found.group(2))
+        return [target] if target else []
+
+
 def icon(key: str) -> Markup:
     paths = ICONS.get(key, '<circle cx="8" cy="8" r="5"/>')
     return Markup(
@@ -84,13 +162,14 @@ def where_badge(label: str, small: bool = False) -> Markup:
 
 
 @cache
-def _parser() -> MarkdownIt:
+def _parser(as_executed: bool = False) -> MarkdownIt:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.tasklists import tasklists_plugin
 
     md = MarkdownIt("commonmark", {"html": False, "typographer": False, "xhtmlOut": False})
     md.enable("table")
-    md.use(tasklists_plugin, enabled=True, label=True)
+    # On the as-executed page the boxes are records, not controls: no label to click.
+    md.use(tasklists_plugin, enabled=not as_executed, label=not as_executed)
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("where_badge", _render_where)
     md.add_render_rule("tick_box", _render_tick)
@@ -125,8 +204,19 @@ def _render_tick(
     self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
     token = tokens[idx]
+    if token.meta.get("record"):
+        # A record of the as-executed page: a mark, with the words beside it saying the same.
+        kind = escape(token.meta["record"])
+        return f'<span class="mark mark-{kind}" aria-hidden="true"></span>'
     checked = " checked" if token.meta.get("checked") else ""
-    return f'<input type="checkbox" class="tick" id="{token.content}"{checked}>'
+    target: Target | None = token.meta.get("target")
+    data = (
+        f' data-step="{escape(target.id)}" data-number="{escape(target.number)}"'
+        f' data-title="{escape(target.title)}"'
+        if target
+        else ""
+    )
+    return f'<input type="checkbox" class="tick" id="{token.content}"{data}{checked}>'
 
 
 def _render_table_open(
@@ -152,11 +242,20 @@ def inline_text(token: Token) -> str:
     )
 
 
-def render_page(markdown_text: str) -> Page:
-    """The Markdown runbook as the page's main content, with its table of contents."""
+def render_page(markdown_text: str, plan: Plan | None = None, as_executed: bool = False) -> Page:
+    """The Markdown runbook as the page's main content, with its table of contents.
+
+    With the plan, each tick box names what it ticks (see Targets); on the as-executed page
+    each box becomes a mark of the record beside it.
+    """
     from markdown_it.token import Token
 
-    md = _parser()
+    md = _parser(as_executed)
+    targets = Targets.of(plan) if plan is not None else Targets()
+    under: list[Target] = []
+    hop = -1
+    step_card: Token | None = None
+    card_marks: list[str] = []
     env: dict[str, Any] = {}
     tokens = md.parse(markdown_text, env)
     used: set[str] = set()
@@ -182,6 +281,12 @@ def render_page(markdown_text: str) -> Page:
         token.attrSet("class", tag_class)
         return token
 
+    def close_card() -> None:
+        nonlocal step_card, card_marks
+        if step_card is not None and card_marks and "none" not in card_marks:
+            step_card.attrJoin("class", "is-done")
+        step_card, card_marks = None, []
+
     for i, token in enumerate(tokens):
         if token.type == "heading_open":
             level = int(token.tag[1])
@@ -190,10 +295,14 @@ def render_page(markdown_text: str) -> Page:
             token.attrSet("id", ident)
             heading = Heading(level, ident, text)
             box_in_section = 0
+            if level == 2 and text.endswith("Prerequisites"):
+                hop += 1
+            under = targets.under(level, text, hop)
             if level <= 2:
                 if open_step:
                     out.append(section(""))
                     open_step = False
+                close_card()
                 if open_part:
                     out.append(section(""))
                     open_part = False
@@ -205,8 +314,12 @@ def render_page(markdown_text: str) -> Page:
                 if open_step:
                     out.append(section(""))
                 kind = "step" if text.startswith(("Step ", "Backout ")) else "block"
-                out.append(section(kind))
+                close_card()
+                card = section(kind)
+                out.append(card)
                 open_step = True
+                if kind == "step":
+                    step_card = card
                 if toc:
                     toc[-1].children.append(heading)
             current = heading
@@ -224,7 +337,13 @@ def render_page(markdown_text: str) -> Page:
                 box_in_section += 1
                 boxes += 1
                 box.content = f"tick-{owner}-{box_in_section}"
+                if under:
+                    box.meta["target"] = under[min(box_in_section, len(under)) - 1]
+                if as_executed:
+                    box.meta["record"] = _record_kind(token, box.meta["checked"])
+                    card_marks.append(box.meta["record"])
         out.append(token)
+    close_card()
     if open_step:
         out.append(section(""))
     if open_part:
@@ -271,7 +390,8 @@ def _space(token_class: type[Token]) -> Token:
 
 
 def _tick_box(token: Token, token_class: type[Token]) -> Token | None:
-    """The task-list plugin's checkbox, replaced by a token that renders a labelled tick box."""
+    """The task-list plugin's checkbox, replaced by a token that renders a labelled tick box
+    (or, on the as-executed page, a mark)."""
     children = token.children or []
     for n, child in enumerate(children[:2]):
         if child.type == "html_inline" and 'type="checkbox"' in child.content:
@@ -280,6 +400,18 @@ def _tick_box(token: Token, token_class: type[Token]) -> Token | None:
             children[n] = box
             return box
     return None
+
+
+def _record_kind(token: Token, checked: bool) -> str:
+    """The mark of a record line: its result (the first bold word), or none without one."""
+    if not checked:
+        return "none"
+    children = token.children or []
+    for n, child in enumerate(children[:-1]):
+        if child.type == "strong_open" and children[n + 1].type == "text":
+            result = children[n + 1].content.strip().lower()
+            return result if result in ("pass", "fail", "warn") else "done"
+    return "done"
 
 
 @cache
@@ -317,8 +449,18 @@ def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:
     return codes
 
 
-def render_html(plan: Plan, markdown_text: str, options: RenderOptions) -> bytes:
-    page = render_page(markdown_text)
+def render_html(
+    plan: Plan,
+    markdown_text: str,
+    options: RenderOptions,
+    *,
+    executed: Mapping[str, Sequence[StepRecord]] | None = None,
+    executed_from: Sequence[str] = (),
+) -> bytes:
+    """The HTML runbook; with `executed` (the Markdown being the as-executed runbook), the
+    as-executed page: the records shown, nothing to tick, nothing remembered."""
+    as_executed = executed is not None
+    page = render_page(markdown_text, plan, as_executed)
     style = read_template("assets/runbook.css")
     script = read_template("assets/runbook.js")
     policy = (
@@ -342,6 +484,7 @@ def render_html(plan: Plan, markdown_text: str, options: RenderOptions) -> bytes
             policy=policy,
             qr_codes=video_qr_codes(plan),
             storage_key=f"umrunbook:{plan.change.ticket}:{a.name}",
+            as_executed=as_executed,
         )
     )
     return html.encode("utf-8")
