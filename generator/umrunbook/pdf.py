@@ -8,6 +8,7 @@ PDF/A-2b, tagged, with its title, author and keywords set, for the change ticket
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 from umrunbook.plan import Plan
 
 if TYPE_CHECKING:
+    from umrunbook.evidence import StepRecord
     from umrunbook.package import RenderOptions
 
 TEMPLATE = "runbook.typ"
@@ -43,11 +45,18 @@ def qr_svgs(plan: Plan) -> list[str]:
     return svgs
 
 
-def typst_inputs(plan: Plan, paper: str, markdown_text: str = "") -> dict[str, str]:
+def typst_inputs(
+    plan: Plan,
+    paper: str,
+    markdown_text: str = "",
+    executed: Mapping[str, Sequence[StepRecord]] | None = None,
+    executed_from: Sequence[str] = (),
+) -> dict[str, str]:
     from umrunbook.markdown import render_markdown
     from umrunbook.plandata import plan_json
 
-    inputs = {"plan": plan_json(plan, markdown_text or render_markdown(plan)), "paper": paper}
+    text = markdown_text or render_markdown(plan, executed, executed_from)
+    inputs = {"plan": plan_json(plan, text, executed, executed_from), "paper": paper}
     for n, svg in enumerate(qr_svgs(plan)):
         inputs[f"qr-{n}"] = svg
     return inputs
@@ -73,9 +82,17 @@ def compile_pdf(inputs: dict[str, str], timestamp: int) -> bytes:
     return result
 
 
-def render_pdf(plan: Plan, markdown_text: str, options: RenderOptions) -> bytes:
+def render_pdf(
+    plan: Plan,
+    markdown_text: str,
+    options: RenderOptions,
+    *,
+    executed: Mapping[str, Sequence[StepRecord]] | None = None,
+    executed_from: Sequence[str] = (),
+) -> bytes:
     """The PDF runbook of one plan, from the plan's data; the Markdown lends it only the
-    transfer section, which the transfer files' template writes."""
+    transfer section, which the transfer files' template writes. With `executed` (records by
+    step id), the as-executed runbook: each step with what was recorded there."""
     paper = options.paper if options.paper in ("a4", "letter") else "a4"
-    inputs = typst_inputs(plan, paper, markdown_text)
+    inputs = typst_inputs(plan, paper, markdown_text, executed, executed_from)
     return compile_pdf(inputs, int(plan.generated_at.timestamp()))

@@ -6,11 +6,14 @@ as text, and never evaluates them. Prose with the appliance's values is a list o
 [text, kind] pairs, kind "value" for a value (set in monospace) and "text" for the rest.
 
 What the Markdown runbook shows, this carries: the two are held against each other by a test.
+With `executed` (records by step id, as `ingest` joins them), it is the as-executed runbook's
+data: each tickable line carries its records, as the as-executed Markdown shows them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from umrunbook.humanize import duration
@@ -20,6 +23,10 @@ from umrunbook.plan import Hop, Plan, PlannedStep, Text
 if TYPE_CHECKING:
     from markdown_it.token import Token
 
+    from umrunbook.evidence import StepRecord
+
+Executed = Mapping[str, Sequence["StepRecord"]]
+
 PHASES = (("before", "Before the window"), ("window", "In the window"))
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
 
@@ -28,8 +35,27 @@ def segments(text: Text) -> list[list[str]]:
     return [[part, "value" if is_value else "text"] for part, is_value in text.segments]
 
 
-def step_data(step: PlannedStep) -> dict[str, Any]:
+def records_data(
+    executed: Executed | None, key: str, title: str | None = None
+) -> list[dict[str, str]]:
+    """The records of one line, as the as-executed Markdown prints them: a detail only on a
+    step's line, and only when it says more than the step's title."""
+    return [
+        {
+            "result": r.result,
+            "at": r.at or "an unrecorded time",
+            "by": r.by,
+            "detail": r.detail if title is not None and r.detail and r.detail != title else "",
+        }
+        for r in (executed or {}).get(key, ())
+    ]
+
+
+def step_data(
+    step: PlannedStep, executed: Executed | None = None, key: str | None = None
+) -> dict[str, Any]:
     return {
+        "records": records_data(executed, key or step.id, step.title),
         "number": step.number,
         "id": step.id,
         "title": step.title,
@@ -54,9 +80,16 @@ def step_data(step: PlannedStep) -> dict[str, Any]:
     }
 
 
-def hop_data(plan: Plan, hop: Hop, index: int, transfer: list[dict[str, Any]]) -> dict[str, Any]:
+def hop_data(
+    plan: Plan,
+    hop: Hop,
+    index: int,
+    transfer: list[dict[str, Any]],
+    executed: Executed | None = None,
+) -> dict[str, Any]:
     multi = len(plan.hops) > 1
     a = plan.appliance
+    servers = a.metered_servers
     return {
         "index": str(index + 1),
         "source": hop.source_version.short,
@@ -66,18 +99,30 @@ def hop_data(plan: Plan, hop: Hop, index: int, transfer: list[dict[str, Any]]) -
         "agent": {"name": hop.agent.name, "sha256": hop.agent.sha256},
         "snapshot_name": hop.snapshot_name,
         "snapshot_at": a.snapshot or "the VM's location in vCenter",
-        "prerequisites": [p.text for p in hop.procedure.prerequisites],
+        "prerequisites": [
+            {"text": p.text, "records": records_data(executed, f"prerequisite:{p.id}")}
+            for p in hop.procedure.prerequisites
+        ],
+        "snapshot_records": records_data(executed, "prerequisite:snapshot-name"),
         "transfer": transfer,
         "phases": [
-            {"heading": heading, "steps": [step_data(s) for s in hop.steps if s.phase == phase]}
+            {
+                "heading": heading,
+                "steps": [step_data(s, executed) for s in hop.steps if s.phase == phase],
+            }
             for phase, heading in PHASES
             if any(s.phase == phase for s in hop.steps)
         ],
         "certificates": step_data(hop.certificates),
+        "certificate_checks": [
+            {"server": server, "records": records_data(executed, f"certificate:{server}")}
+            for server in servers
+        ]
+        or [{"server": "", "records": records_data(executed, "certificates")}],
         "backout": {
             "when": list(hop.backout.when),
             "snapshot_until": hop.backout.snapshot_until,
-            "steps": [step_data(s) for s in hop.backout.steps],
+            "steps": [step_data(s, executed, f"backout:{s.number}") for s in hop.backout.steps],
         },
         "cleanup": segments(hop.cleanup.text),
     }
@@ -157,7 +202,12 @@ def inline_parts(token: Token) -> list[list[str]]:
     return parts
 
 
-def plan_data(plan: Plan, markdown_text: str) -> dict[str, Any]:
+def plan_data(
+    plan: Plan,
+    markdown_text: str,
+    executed: Executed | None = None,
+    executed_from: Sequence[str] = (),
+) -> dict[str, Any]:
     a = plan.appliance
     change = plan.change
     last = plan.hops[-1]
@@ -169,7 +219,10 @@ def plan_data(plan: Plan, markdown_text: str) -> dict[str, Any]:
         if ref.url
     ]
     return {
-        "title": f"Upgrade {a.name} to Usage Meter {plan.target.short}",
+        "title": f"{'As executed: upgrade' if executed is not None else 'Upgrade'} {a.name} "
+        f"to Usage Meter {plan.target.short}",
+        "executed": "yes" if executed is not None else "",
+        "executed_from": list(executed_from),
         "appliance": {
             "name": a.name,
             "host": a.host,
@@ -196,13 +249,20 @@ def plan_data(plan: Plan, markdown_text: str) -> dict[str, Any]:
         "generator": plan.generator,
         "inventory_path": plan.inventory_path,
         "hops": [
-            hop_data(plan, hop, i, transfers[i] if i < len(transfers) else [])
+            hop_data(plan, hop, i, transfers[i] if i < len(transfers) else [], executed)
             for i, hop in enumerate(plan.hops)
         ],
         "cleanup": step_data(last.cleanup),
+        "cleanup_records": records_data(executed, "cleanup"),
         "references": references,
     }
 
 
-def plan_json(plan: Plan, markdown_text: str) -> str:
-    return json.dumps(plan_data(plan, markdown_text), ensure_ascii=False, sort_keys=True)
+def plan_json(
+    plan: Plan,
+    markdown_text: str,
+    executed: Executed | None = None,
+    executed_from: Sequence[str] = (),
+) -> str:
+    data = plan_data(plan, markdown_text, executed, executed_from)
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
