@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from umrunbook.evidence import AgentEvidence, Evidence, ManualEvidence, StepRecord
 from umrunbook.humanize import duration
 from umrunbook.plan import Plan
+
+if TYPE_CHECKING:
+    from umrunbook.package import RenderOptions
 
 COLUMNS = (
     "appliance",
@@ -112,12 +116,41 @@ def mismatch(plan: Plan, item: Evidence) -> str | None:
     return None
 
 
+class ExecutedRenderer(Protocol):
+    """A document renderer that also takes the records (render_html, render_pdf)."""
+
+    def __call__(
+        self,
+        plan: Plan,
+        markdown_text: str,
+        options: RenderOptions,
+        *,
+        executed: Mapping[str, Sequence[StepRecord]] | None = None,
+        executed_from: Sequence[str] = (),
+    ) -> bytes: ...
+
+
+def executed_renderer(fmt: str) -> ExecutedRenderer:
+    """The renderer of a format for the as-executed runbook: the HTML follows the Markdown,
+    the PDF is made from the plan, so it is given the records themselves."""
+    from umrunbook.package import document_renderer
+
+    document_renderer(fmt)  # a format this build lacks is the same clear error
+    if fmt == "html":
+        from umrunbook.html import render_html
+
+        return render_html
+    from umrunbook.pdf import render_pdf
+
+    return render_pdf
+
+
 def as_executed_files(
     plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
 ) -> dict[str, bytes]:
     """The as-executed runbooks of every appliance with evidence, keyed by package path."""
     from umrunbook.markdown import render_markdown
-    from umrunbook.package import RenderOptions, document_renderer
+    from umrunbook.package import RenderOptions
 
     options = RenderOptions(formats=tuple(formats), paper=paper)
     files: dict[str, bytes] = {}
@@ -127,11 +160,15 @@ def as_executed_files(
             continue
         items: list[Evidence] = [*run.agent, *run.manual]
         sources = [e.path for e in items]
-        text = render_markdown(plan, run.records(), sources)
+        records = run.records()
+        text = render_markdown(plan, records, sources)
         name = plan.appliance.name
         for fmt in formats:
             if fmt == "md":
                 files[f"{name}/as-executed.md"] = text.encode("utf-8")
             else:
-                files[f"{name}/as-executed.{fmt}"] = document_renderer(fmt)(plan, text, options)
+                render = executed_renderer(fmt)
+                files[f"{name}/as-executed.{fmt}"] = render(
+                    plan, text, options, executed=records, executed_from=sources
+                )
     return files
