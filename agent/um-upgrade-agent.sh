@@ -1207,7 +1207,7 @@ preflight_checks() {
   if ((need < need_min)); then need=$need_min; fi
   free_space_check "$INSTALL_DIR" "$need" free_kb
   if [[ "$UPLOAD_DIR" != "$INSTALL_DIR" ]]; then
-    if [[ -d "$UPLOAD_DIR" && -d "$INSTALL_DIR" ]] && [[ "$(df -P -- "$UPLOAD_DIR" 2>/dev/null | tail -n 1)" == "$(df -P -- "$INSTALL_DIR" 2>/dev/null | tail -n 1)" ]]; then
+    if [[ -d "$UPLOAD_DIR" && -d "$INSTALL_DIR" ]] && [[ "$(stat -c %d -- "$UPLOAD_DIR" 2>/dev/null)" == "$(stat -c %d -- "$INSTALL_DIR" 2>/dev/null || printf x)" ]]; then
       state_set free_upload_kb "$(state_get free_kb)"
       note "($UPLOAD_DIR is on the same filesystem as $INSTALL_DIR: the free space above covers both)"
     else
@@ -1518,7 +1518,8 @@ hand_over() {
     return 0
   fi
   state_set boot_id_before "$(read_boot_id)" backup_before_upgrade "$(dir_identity "$BACKUP_DIR")" \
-    handed_over_at "$(now_iso)" bundle_started_epoch "$(now_epoch)" bundle_command "$joined"
+    handed_over_at "$(now_iso)" bundle_started_epoch "$(now_epoch)" bundle_command "$joined" \
+    upgrade_logs_before "$(upgrade_logs_now)"
   journal_append commands.tsv "$(now_iso)" "$COMMAND" "handed over to the operator: the vendor's upgrade-um.sh" "$joined" "" ""
   if ((OPT_REBOOT)); then say "(--reboot ignored: the vendor's script offers the restart at its end.)"; fi
   say ""
@@ -1599,6 +1600,18 @@ cmd_upgrade() {
 
 # --- verify --------------------------------------------------------------------------------------
 
+# The upgrade logs there are now, as "path:mtime|path:mtime".
+upgrade_logs_now() {
+  local d f out=""
+  for d in "$INSTALL_DIR/var/logs" "$BACKUP_DIR/var/logs"; do
+    [[ -d "$d" ]] || continue
+    for f in "$d"/inplaceupgradeum-*; do
+      if [[ -f "$f" ]]; then out+="${out:+|}$f:$(stat -c %Y -- "$f" 2>/dev/null || printf 0)"; fi
+    done
+  done
+  printf '%s' "$out"
+}
+
 UPGRADE_LOGS=()
 find_upgrade_logs() {
   local since=$1 f d m
@@ -1610,8 +1623,14 @@ find_upgrade_logs() {
       if [[ -f "$f" ]]; then all+=("$f"); fi
     done
   done
+  local before
+  before="|$(state_get upgrade_logs_before)|"
   for f in ${all[@]+"${all[@]}"}; do
     m=$(stat -c %Y -- "$f" 2>/dev/null || printf 0)
+    # ISO: a log that was there, unchanged, when the upgrade started is an earlier hop's.
+    if ((IS_ISO)) && [[ "$before" == *"|$f:$m|"* ]]; then
+      continue
+    fi
     if [[ -z "$since" ]] || ((m >= since - 120)); then
       UPGRADE_LOGS+=("$f")
     fi
@@ -1671,7 +1690,7 @@ cmd_verify() {
   bid=$(read_boot_id)
   if [[ "${M[reboot_required]}" == yes ]]; then
     state_set boot_id_after "$bid" rebooted yes
-    check PASS "reboot" "the boot id changed since the bundle ran ($(state_get boot_id_before) -> $bid)"
+    check PASS "reboot" "the boot id changed since the $(if ((IS_ISO)); then printf 'upgrade was started'; else printf 'bundle ran'; fi) ($(state_get boot_id_before) -> $bid)"
   else
     state_set boot_id_after "$bid" rebooted "not required"
     check PASS "reboot" "not part of the ${M[target]} procedure"

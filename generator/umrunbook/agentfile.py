@@ -188,38 +188,7 @@ def parse_manifest(agent_text: str) -> dict[str, str]:
         if line.startswith("#@ ") and "=" in line:
             key, _, value = line[3:].partition("=")
             values[key] = value
-    _validate_delivery(values)
     return values
-
-
-_ISO_FILES = ("iso_file", "manifest_file", "certificate_file", "signature_file")
-
-
-def _validate_delivery(values: Mapping[str, str]) -> None:
-    """The keys that go together for each delivery, as the agent checks them."""
-    if values["delivery"] == "shar":
-        if not values["bundle_sha256"]:
-            raise ValueError("agent manifest: bundle_sha256: is required for a .shar bundle")
-        for key in _ISO_FILES:
-            if values[key]:
-                raise ValueError(f"agent manifest: {key}: must be empty for a .shar bundle")
-        if values["upload_dir"].rstrip("/") != values["install_dir"].rstrip("/"):
-            raise ValueError(
-                "agent manifest: upload_dir: must be install_dir for a .shar bundle (it runs there)"
-            )
-        return
-    for key in _ISO_FILES:
-        if not values[key]:
-            raise ValueError(f"agent manifest: {key}: is required for an ISO bundle")
-    if values["iso_file"] != values["bundle_file"]:
-        raise ValueError("agent manifest: iso_file: must be bundle_file for an ISO bundle")
-    if len({values[key] for key in _ISO_FILES}) != len(_ISO_FILES):
-        raise ValueError("agent manifest: the four ISO files must have four different names")
-    if values["reboot_required"] != "yes":
-        raise ValueError(
-            "agent manifest: reboot_required: must be yes for an ISO bundle "
-            "(the agent verifies after the reboot)"
-        )
 
 
 def evidence_digest(text: str) -> str:

@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import need, need_root
 from umrunbook.agentfile import build_agent
 from umrunbook.simulator import (
+    STATE_DIR,
     ApplianceSpec,
+    IsoBundle,
     SimulatedAppliance,
     SimulatorUnavailable,
     check_simulator_available,
@@ -69,13 +71,48 @@ def manifest_for(bundle_sha256: str, **overrides: str) -> dict[str, str]:
     return values
 
 
+UPLOAD_DIR = "/root/um-upgrade-4.7"
+ISO_STEM = "Usage_Meter_Agent-4.7.0.0-22000000_Upgrade"
+ISO_NAMES = {
+    "iso": f"{ISO_STEM}.iso",
+    "manifest": f"{ISO_STEM}.mf",
+    "certificate": f"{ISO_STEM}.crt",
+    "signature": f"{ISO_STEM}.sign",
+}
+
+
+def iso_manifest_for(bundle_sha256: str = "", **overrides: str) -> dict[str, str]:
+    """A 4.3 -> 4.7 ISO manifest for um-ams-01, as the generator would write it."""
+    values = manifest_for(
+        bundle_sha256,
+        inventory_version="4.3.0",
+        supported_sources=">=4.3",
+        target="4.7",
+        delivery="iso",
+        upload_dir=UPLOAD_DIR,
+        bundle_file=ISO_NAMES["iso"],
+        iso_file=ISO_NAMES["iso"],
+        manifest_file=ISO_NAMES["manifest"],
+        certificate_file=ISO_NAMES["certificate"],
+        signature_file=ISO_NAMES["signature"],
+        ssh_service_manager="systemctl",
+    )
+    values.update(overrides)
+    return values
+
+
 @dataclass
 class Rig:
-    """A simulated appliance with this appliance's agent uploaded into its install folder."""
+    """A simulated appliance with this appliance's agent uploaded next to its bundle."""
 
     app: SimulatedAppliance
     manifest: dict[str, str]
     text: str
+    iso: IsoBundle | None = None
+
+    @property
+    def agent_path(self) -> str:
+        return f"{self.manifest['upload_dir']}/um-upgrade-agent.sh"
 
     def agent(
         self,
@@ -83,9 +120,11 @@ class Rig:
         from_state: bool = False,
         timeout: float = 60,
         unexpected_ok: bool = False,
+        env: dict[str, str] | None = None,
     ) -> Result:
         """Runs the agent; an unexpected error (its ERR trap) fails the test unless allowed."""
-        result = Result(self.app.agent(*args, from_state=from_state, timeout=timeout))
+        path = f"{STATE_DIR}/um-upgrade-agent.sh" if from_state else self.agent_path
+        result = Result(self.app.agent(*args, timeout=timeout, path=path, env=env))
         if not unexpected_ok:
             assert "STOPPED: unexpected error" not in result.out, result
         return result
@@ -94,7 +133,9 @@ class Rig:
     def tag(self) -> str:
         """<appliance>-<ticket>-<target>: names this hop's run folder and evidence files."""
         m = self.manifest
-        return "-".join(re.sub(r"[^A-Za-z0-9._-]", "_", m[k]) for k in ("appliance", "ticket", "target"))
+        return "-".join(
+            re.sub(r"[^A-Za-z0-9._-]", "_", m[k]) for k in ("appliance", "ticket", "target")
+        )
 
     def state(self) -> dict[str, str]:
         run_dir = self.app.state_dir / f"run-{self.tag}"
@@ -112,6 +153,13 @@ class Rig:
         data = json.loads(self.evidence_path().read_text(encoding="utf-8"))
         assert isinstance(data, dict)
         return data
+
+    def use(self, manifest: dict[str, str]) -> None:
+        """Uploads an agent built from another manifest (the next hop's, or a changed one)."""
+        self.manifest = manifest
+        self.text = build_agent(manifest)
+        where = "install" if manifest["delivery"] == "shar" else "upload"
+        self.app.put_agent(self.text, where=where)
 
     def bundle_ran(self) -> bool:
         logs = list(self.app.vmware.rglob("inplaceupgradeum-*"))
@@ -149,6 +197,26 @@ def make_rig(root: Path, spec: ApplianceSpec | None = None, **overrides: str) ->
     text = build_agent(manifest)
     app.put_agent(text)
     return Rig(app, manifest, text)
+
+
+def make_iso_rig(
+    root: Path,
+    spec: ApplianceSpec | None = None,
+    *,
+    inventory_sha256: bool = True,
+    **overrides: str,
+) -> Rig:
+    """A 4.3 appliance with a test ISO bundle (made with openssl) and the ISO hop's agent."""
+    require_simulator()
+    need("openssl")
+    if spec is None:
+        spec = ApplianceSpec(version="4.3.0.0-21000000", upload_dir=UPLOAD_DIR)
+    app = SimulatedAppliance.create(root, spec)
+    iso = app.put_iso_bundle(ISO_NAMES)
+    manifest = iso_manifest_for(iso.sha256 if inventory_sha256 else "", **overrides)
+    text = build_agent(manifest)
+    app.put_agent(text, where="upload")
+    return Rig(app, manifest, text, iso)
 
 
 def upgraded_and_rebooted(rig: Rig) -> None:

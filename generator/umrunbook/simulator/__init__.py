@@ -9,6 +9,12 @@ and ``hostname``, and the host name is set in the namespace. Nothing outside it 
 A reboot in the simulation: the ``reboot`` shim only records the request; :meth:`reboot` then
 does what the appliance's reboot would (completes a pending folder swap, a new boot id, the
 services start fast or slowly), before the next command.
+
+An ISO hop (4.4 and later): :meth:`SimulatedAppliance.put_iso_bundle` writes a test ISO, its
+SHA-1 manifest, a self-signed certificate and the ISO's signature (made with ``openssl``) into
+the upload folder (``ApplianceSpec.upload_dir``, bound at its real path), and "mounts" the ISO
+at ``/root/upgrade``; :meth:`SimulatedAppliance.run_iso_script` then plays the operator who runs
+``bash /root/upgrade/upgrade-um.sh`` and answers its questions.
 """
 
 from __future__ import annotations
@@ -28,13 +34,18 @@ from typing import Literal
 __all__ = [
     "AGENT_PATH",
     "BACKUP_DIR",
+    "CDROM_MOUNT",
     "INSTALL_DIR",
     "STATE_DIR",
     "ApplianceSpec",
+    "IsoBundle",
     "SimulatedAppliance",
     "SimulatorUnavailable",
     "check_simulator_available",
     "fake_bundle",
+    "fake_iso_script",
+    "openssl_keypair",
+    "sign_file",
 ]
 
 INSTALL_DIR = "/opt/vmware/cloudusagemetering"
@@ -42,6 +53,8 @@ BACKUP_DIR = "/opt/vmware/cloudusagemetering-old"
 STATE_DIR = "/var/lib/um-upgrade-agent"
 AGENT_PATH = f"{INSTALL_DIR}/um-upgrade-agent.sh"
 BUNDLE_FILE = "ums-system-upgrade.shar"
+CDROM_MOUNT = "/root/upgrade"  # where the vendor's commands mount the ISO
+ISO_ROLES = ("iso", "manifest", "certificate", "signature")
 
 Layout = Literal["plain", "headers", "colour", "other"]
 ServicesBefore = Literal["running", "offline"]
@@ -74,6 +87,22 @@ class ApplianceSpec:
     swap: SwapTiming = "reboot"  # 4.3: at the reboot; 4.2: when the bundle ends
     old_backup: bool = False  # an earlier upgrade's cloudusagemetering-old exists
     bundle_file: str = BUNDLE_FILE  # the fake bundle's name in the install folder
+    upload_dir: str = ""  # an ISO hop's upload folder, e.g. /root/um-upgrade-4.7 ("" = install)
+
+
+@dataclass(frozen=True, slots=True)
+class IsoBundle:
+    """The four files of a test ISO bundle (paths on this machine) and the signing key."""
+
+    iso: Path
+    manifest: Path
+    certificate: Path
+    signature: Path
+    key: Path
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.iso.read_bytes()).hexdigest()
 
 
 def _data(name: str) -> str:
@@ -85,6 +114,38 @@ def fake_bundle(target_version: str = "4.3.0.0", build: str = "21000000") -> byt
     text = _data("bundle.sh")
     text = text.replace("@TARGET_VERSION@", target_version).replace("@BUILD@", build)
     return text.encode("utf-8")
+
+
+def fake_iso_script(target_version: str = "4.7.0.0", build: str = "22000000") -> bytes:
+    """The fake ``upgrade-um.sh`` on the test ISO (a bash script) for a target and build."""
+    text = _data("upgrade-um.sh")
+    text = text.replace("@TARGET_VERSION@", target_version).replace("@BUILD@", build)
+    return text.encode("utf-8")
+
+
+def _openssl(*args: str) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SimulatorUnavailable(
+            "a test ISO bundle needs 'openssl' on this machine (its certificate and signature): "
+            "install it (apt-get install openssl / dnf install openssl)"
+        )
+    result = subprocess.run([openssl, *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+
+
+def openssl_keypair(key: Path, certificate: Path, subject: str = "/CN=Test ISO signer") -> None:
+    """A new RSA key and a self-signed certificate for it (``openssl req -x509``)."""
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+        "-subj", subject, "-keyout", str(key), "-out", str(certificate),
+    )  # fmt: skip
+
+
+def sign_file(key: Path, path: Path, signature: Path) -> None:
+    """The file's signature as the vendor makes it (``openssl dgst -sha1 -sign``)."""
+    _openssl("dgst", "-sha1", "-sign", str(key), "-out", str(signature), str(path))
 
 
 def check_simulator_available() -> None:
@@ -156,6 +217,18 @@ class SimulatedAppliance:
         return self.root / "sim"
 
     @property
+    def upload_path(self) -> Path:
+        """The upload folder on this machine (the install folder for a .shar hop)."""
+        if self.spec.upload_dir.rstrip("/") in ("", INSTALL_DIR):
+            return self.install_dir
+        return self.root / "upload"
+
+    @property
+    def cdrom(self) -> Path:
+        """The mounted ISO's content on this machine (at /root/upgrade in the appliance)."""
+        return self.root / "cdrom"
+
+    @property
     def bundle_path(self) -> Path:
         return self.install_dir / self.spec.bundle_file
 
@@ -176,8 +249,21 @@ class SimulatedAppliance:
         spec = self.spec
         if self.root.exists() and any(self.root.iterdir()):
             raise FileExistsError(f"{self.root} is not empty: give the simulator a new folder")
+        upload = spec.upload_dir.rstrip("/")
+        if upload not in ("", INSTALL_DIR) and (
+            not upload.startswith("/")
+            or any(
+                upload == top or upload.startswith(top + "/")
+                for top in ("/opt/vmware", STATE_DIR, "/proc", CDROM_MOUNT)
+            )
+        ):
+            raise ValueError(
+                f"upload_dir {spec.upload_dir!r}: the simulator binds an upload folder outside "
+                f"/opt/vmware, {STATE_DIR} and {CDROM_MOUNT} (e.g. /root/um-upgrade-4.7)"
+            )
         for folder in (self.install_dir, self.state_dir, self.sim_dir, self.root / "bin"):
             folder.mkdir(parents=True, exist_ok=True)
+        self.upload_path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
         os.chmod(self.vmware, 0o755)
         spec_lines = {k: str(v) for k, v in asdict(spec).items()}
@@ -222,13 +308,54 @@ class SimulatedAppliance:
         (self.sim_dir / "polls").write_text("0\n", encoding="ascii")
 
     def put_agent(self, text: str | bytes, where: str = "install") -> Path:
-        """Places the agent file as the operator would upload it (bytes are kept as given)."""
+        """Places the agent file as the operator would upload it (bytes are kept as given).
+
+        ``where``: ``install`` (the install folder), ``upload`` (the upload folder) or ``state``.
+        """
         data = text.encode("utf-8") if isinstance(text, str) else text
-        folder = self.install_dir if where == "install" else self.state_dir
+        folders = {"install": self.install_dir, "upload": self.upload_path}
+        folder = folders.get(where, self.state_dir)
         path = folder / "um-upgrade-agent.sh"
         path.write_bytes(data)
         path.chmod(0o644)
         return path
+
+    def put_iso_bundle(
+        self,
+        names: Mapping[str, str],
+        *,
+        target_version: str = "4.7.0.0",
+        build: str = "22000000",
+    ) -> IsoBundle:
+        """A test ISO bundle in the upload folder, made as the vendor makes one, and "mounted".
+
+        ``names`` gives the file name per role (iso, manifest, certificate, signature). The ISO
+        holds the fake ``upgrade-um.sh`` (any bytes would do for the checks); the manifest is in
+        ``sha1sum`` format; the certificate is self-signed; the key stays in the simulator's
+        folder. The ISO's content is also placed where ``/root/upgrade`` shows it.
+        """
+        missing = [role for role in ISO_ROLES if not names.get(role)]
+        if missing:
+            raise ValueError(f"put_iso_bundle: no name for {', '.join(missing)}")
+        if self.upload_path == self.install_dir:
+            raise ValueError("put_iso_bundle: the appliance's spec has no upload_dir")
+        script = fake_iso_script(target_version, build)
+        folder = self.upload_path
+        bundle = IsoBundle(
+            iso=folder / names["iso"],
+            manifest=folder / names["manifest"],
+            certificate=folder / names["certificate"],
+            signature=folder / names["signature"],
+            key=self.sim_dir / "iso-signing.key",
+        )
+        bundle.iso.write_bytes(b"UM-SIM-ISO9660 " + build.encode() + b"\n" + script)
+        digest = hashlib.sha1(bundle.iso.read_bytes()).hexdigest()
+        bundle.manifest.write_text(f"{digest}  {names['iso']}\n", encoding="ascii")
+        openssl_keypair(bundle.key, bundle.certificate)
+        sign_file(bundle.key, bundle.iso, bundle.signature)
+        self.cdrom.mkdir(exist_ok=True)
+        (self.cdrom / "upgrade-um.sh").write_bytes(script)
+        return bundle
 
     # --- running --------------------------------------------------------------------------
 
@@ -278,11 +405,29 @@ class SimulatedAppliance:
         stdin: int | None = subprocess.DEVNULL,
         input_text: str | None = None,
         env: Mapping[str, str] | None = None,
+        path: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Runs ``bash um-upgrade-agent.sh ARGS`` from the install folder or the state copy."""
-        path = f"{STATE_DIR}/um-upgrade-agent.sh" if from_state else AGENT_PATH
+        """Runs ``bash um-upgrade-agent.sh ARGS`` from the install folder or the state copy.
+
+        ``path`` runs the agent at another path inside the appliance (e.g. the upload folder).
+        """
+        if path is None:
+            path = f"{STATE_DIR}/um-upgrade-agent.sh" if from_state else AGENT_PATH
         return self.run(
             ["bash", path, *args], timeout=timeout, stdin=stdin, input_text=input_text, env=env
+        )
+
+    def run_iso_script(
+        self, answers: str = "y\ny\n", timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """The operator runs ``bash /root/upgrade/upgrade-um.sh`` and types ``answers``.
+
+        The default answers: a snapshot was taken (y), restart now (y).
+        """
+        if not (self.cdrom / "upgrade-um.sh").exists():
+            raise FileNotFoundError("no ISO is mounted: call put_iso_bundle first")
+        return self.run(
+            ["bash", f"{CDROM_MOUNT}/upgrade-um.sh"], input_text=answers, timeout=timeout
         )
 
     # --- the reboot -----------------------------------------------------------------------
@@ -320,7 +465,10 @@ class SimulatedAppliance:
     def tree_listing(self) -> dict[str, str]:
         """Every path under the appliance's folders with its type, mode and content hash."""
         listing: dict[str, str] = {}
-        for top in (self.vmware, self.state_dir, self.sim_dir, self.root / "boot_id"):
+        tops = [self.vmware, self.state_dir, self.sim_dir, self.root / "boot_id"]
+        if self.upload_path != self.install_dir:
+            tops.append(self.upload_path)
+        for top in tops:
             paths = [top, *sorted(top.rglob("*"))] if top.is_dir() else [top]
             for path in paths:
                 if not path.exists() and not path.is_symlink():

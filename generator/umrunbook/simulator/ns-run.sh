@@ -2,7 +2,8 @@
 # ns-run.sh: runs one command inside a simulated Usage Meter appliance (umrunbook simulator).
 # Called by the simulator as: unshare -m -u bash ns-run.sh ROOT -- COMMAND [ARG]...
 # Inside a private mount and UTS namespace it binds the simulated appliance over the real paths
-# (/opt/vmware, /var/lib/um-upgrade-agent, the boot id), binds shims over service, systemctl,
+# (/opt/vmware, /var/lib/um-upgrade-agent, the boot id; for an ISO hop the upload folder and
+# /root/upgrade), binds shims over service, systemctl,
 # reboot and hostname, sets the host name, then runs COMMAND. Nothing outside the namespace changes.
 set -Eeuo pipefail
 
@@ -23,6 +24,7 @@ spec_get() {
 
 # A bind mount needs a mount point; a missing one is made in an overlay of its parent, so the
 # real parent folder stays untouched.
+declare -A OVERLAID=()
 ensure_mount_point() {
   local target=$1 kind=$2 parent tag
   if [[ -e "$target" ]]; then
@@ -30,11 +32,14 @@ ensure_mount_point() {
   fi
   parent=$(dirname -- "$target")
   [[ -d "$parent" ]] || die "$parent does not exist on this machine: cannot simulate $target"
-  tag=${parent//\//_}
-  mkdir -p -- "$ROOT/ns/$tag/upper" "$ROOT/ns/$tag/work"
-  mount -t overlay "um-sim$tag" \
-    -o "lowerdir=$parent,upperdir=$ROOT/ns/$tag/upper,workdir=$ROOT/ns/$tag/work" "$parent" ||
-    die "cannot mount an overlay on $parent (needed to create $target inside the namespace)"
+  if [[ -z "${OVERLAID[$parent]:-}" ]]; then
+    tag=${parent//\//_}
+    mkdir -p -- "$ROOT/ns/$tag/upper" "$ROOT/ns/$tag/work"
+    mount -t overlay "um-sim$tag" \
+      -o "lowerdir=$parent,upperdir=$ROOT/ns/$tag/upper,workdir=$ROOT/ns/$tag/work" "$parent" ||
+      die "cannot mount an overlay on $parent (needed to create $target inside the namespace)"
+    OVERLAID[$parent]=1
+  fi
   if [[ "$kind" == dir ]]; then mkdir -p -- "$target"; else : >"$target"; fi
 }
 
@@ -55,6 +60,16 @@ main() {
   bind "$ROOT/vmware" /opt/vmware dir
   bind "$ROOT/state" /var/lib/um-upgrade-agent dir
   bind "$ROOT/boot_id" /proc/sys/kernel/random/boot_id file
+  # An ISO hop: the folder the files are uploaded to, and the ISO "mounted" where the vendor's
+  # commands mount it (the harness plays the operator, who attaches and mounts it).
+  local upload
+  upload=$(spec_get upload_dir)
+  if [[ -n "$upload" && -d "$ROOT/upload" ]]; then
+    bind "$ROOT/upload" "$upload" dir
+  fi
+  if [[ -d "$ROOT/cdrom" ]]; then
+    bind "$ROOT/cdrom" /root/upgrade dir
+  fi
 
   local name dir
   for name in service systemctl reboot shutdown halt poweroff hostname; do
