@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.helpers import manifest_for
+from tests.agent.helpers import iso_manifest_for, manifest_for
 from tests.conftest import need
 from umrunbook.agentfile import (
     MANIFEST_KEYS,
@@ -148,3 +148,90 @@ def test_uses_bash_4_2_features_at_most() -> None:
 def test_evidence_digest_rejects_damage() -> None:
     assert not verify_evidence_digest("not json")
     assert not verify_evidence_digest('{"schema": "x", "digest": ""}')
+
+
+def test_iso_manifest_builds_and_keeps_its_files() -> None:
+    text = build_agent(iso_manifest_for(""))
+    manifest = parse_manifest(text)
+    assert manifest["delivery"] == "iso" and manifest["bundle_sha256"] == ""
+    assert manifest["iso_file"] == manifest["bundle_file"]
+    assert manifest["upload_dir"] == "/root/um-upgrade-4.7"
+    assert build_agent(iso_manifest_for(SHA))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"certificate_file": ""}, "certificate_file: is required for an ISO bundle"),
+        ({"iso_file": "other.iso"}, "iso_file: must be bundle_file"),
+        ({"signature_file": "x.mf", "manifest_file": "x.mf"}, "four different names"),
+        ({"reboot_required": "no"}, "reboot_required: must be yes"),
+        ({"delivery": "cd"}, "delivery: must be shar or iso"),
+        ({"upload_dir": "root/up"}, "upload_dir: must be an absolute path"),
+        ({"manifest_file": "../x.mf"}, "manifest_file"),
+    ],
+)
+def test_iso_manifest_refusals(overrides: dict[str, str], words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        build_agent(iso_manifest_for("", **overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"bundle_sha256": ""}, "bundle_sha256: is required for a .shar bundle"),
+        ({"iso_file": "ums-system-upgrade.shar"}, "iso_file: must be empty for a .shar bundle"),
+        ({"upload_dir": "/root/up"}, "upload_dir: must be install_dir for a .shar bundle"),
+    ],
+)
+def test_shar_manifest_refusals(overrides: dict[str, str], words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        build_agent({**manifest_for(SHA), **overrides})
+
+
+def test_manifest_for_an_iso_procedure() -> None:
+    """The generator's manifest for an ISO hop (4.3's catalogue entry turned into an ISO one)."""
+    from dataclasses import replace
+
+    from umrunbook.agentmanifest import manifest_for as generator_manifest
+    from umrunbook.catalogue import BundleFile, load_catalogue
+    from umrunbook.example import example_inventory
+    from umrunbook.plan import BundleItem
+
+    base = load_catalogue().get("4.3")
+    assert base is not None
+    names = {role: f"Usage_Meter_Agent-4.7.0.0-1_Upgrade.{ext}" for role, ext in ISO_EXT.items()}
+    procedure = replace(
+        base,
+        target="4.7",
+        delivery="iso",
+        upload_dir="/root/um-upgrade-4.7",
+        bundle=tuple(BundleFile(role, name, "none") for role, name in names.items()),
+        agent=replace(base.agent, ssh_service_manager="systemctl"),
+    )
+    bundle = [BundleItem(role, name, "none", "", name) for role, name in names.items()]
+    inventory = example_inventory()
+    manifest = generator_manifest(
+        inventory.appliances[0], inventory, procedure, bundle, "umrunbook test"
+    )
+    assert tuple(manifest) == MANIFEST_KEYS[:-1]
+    assert manifest["delivery"] == "iso" and manifest["upload_dir"] == "/root/um-upgrade-4.7"
+    assert manifest["bundle_file"] == manifest["iso_file"] == names["iso"]
+    assert manifest["manifest_file"] == names["manifest"]
+    assert manifest["certificate_file"] == names["certificate"]
+    assert manifest["signature_file"] == names["signature"]
+    assert manifest["bundle_sha256"] == ""
+    assert parse_manifest(build_agent(manifest))["manifest_version"] == "2"
+    shar = generator_manifest(
+        inventory.appliances[0],
+        inventory,
+        base,
+        [BundleItem("bundle", "ums-system-upgrade.shar", "sha256", SHA, "x")],
+        "umrunbook test",
+    )
+    assert shar["delivery"] == "shar" and shar["upload_dir"] == shar["install_dir"]
+    assert shar["iso_file"] == shar["manifest_file"] == ""
+    assert build_agent(shar)
+
+
+ISO_EXT = {"iso": "iso", "manifest": "mf", "certificate": "crt", "signature": "sign"}

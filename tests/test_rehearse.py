@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from tests.agent.helpers import manifest_for, require_simulator
+from tests.agent.helpers import iso_manifest_for, manifest_for, require_simulator
+from tests.conftest import need
 from umrunbook.rehearse import RehearsalUnavailable, rehearse, spec_for
 
 PACKAGE_SHA = "9f" * 32
@@ -78,3 +79,38 @@ def test_spec_follows_the_manifest() -> None:
     assert spec.target_version == "4.3.0.0"
     assert spec.swap == "reboot" and not spec.version_visible
     assert spec.fqdn == "um-ams-01.corp.example"
+
+
+def test_rehearsal_of_an_iso_hop_passes() -> None:
+    require_simulator()
+    need("openssl")
+    out = io.StringIO()
+    assert rehearse(iso_manifest_for(""), out) == 0, out.getvalue()
+    text = out.getvalue()
+    for step in ("preflight", "upgrade", "the vendor's upgrade-um.sh (the operator)", "verify"):
+        assert f": {step}\n" in text
+    assert "$ bash /root/um-upgrade-4.7/um-upgrade-agent.sh preflight --yes" in text
+    assert "$ mount -o loop /dev/cdrom /root/upgrade" in text
+    assert "$ bash /root/upgrade/upgrade-um.sh" in text
+    assert "Verified OK" in text and "simulated appliance: reboot requested" in text
+    assert (
+        "$ bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh verify --poll-interval 1 --keep-ssh"
+        in (text)
+    )
+    assert "VERIFY PASSED" in text and "# Upgrade evidence: um-ams-01" in text
+    assert text.rstrip().endswith("as the runbook describes.")
+
+
+def test_rehearsal_of_an_iso_hop_with_the_inventory_sha256() -> None:
+    require_simulator()
+    need("openssl")
+    out = io.StringIO()
+    assert rehearse(iso_manifest_for(PACKAGE_SHA), out) == 0, out.getvalue()
+    assert "expected SHA-256" in out.getvalue()
+
+
+def test_iso_spec_follows_the_manifest() -> None:
+    spec = spec_for(iso_manifest_for(""))
+    assert spec.upload_dir == "/root/um-upgrade-4.7"
+    assert spec.version == "4.3.0.0-1000000" and spec.target_version == "4.7.0.0"
+    assert spec.bundle_file == "ums-system-upgrade.shar"  # no .shar is used on an ISO hop

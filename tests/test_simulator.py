@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.agent.helpers import require_simulator
-from umrunbook.simulator import INSTALL_DIR, ApplianceSpec, SimulatedAppliance, fake_bundle
+from tests.conftest import need
+from umrunbook.simulator import (
+    INSTALL_DIR,
+    ApplianceSpec,
+    SimulatedAppliance,
+    fake_bundle,
+    fake_iso_script,
+)
 
 
 def make(tmp_path: Path, **spec: object) -> SimulatedAppliance:
@@ -143,3 +150,35 @@ def test_shims_outside_the_simulation_do_nothing(tmp_path: Path) -> None:
         [str(app.root / "bin" / "reboot")], capture_output=True, text=True, env=env
     )
     assert result.returncode == 1 and "nothing done" in result.stderr
+
+
+def test_iso_mode_binds_the_upload_folder_and_the_mounted_iso(tmp_path: Path) -> None:
+    need("openssl")
+    app = make(tmp_path, version="4.3.0.0-1", upload_dir="/root/um-upgrade-4.7")
+    names = {role: f"x.{role}" for role in ("iso", "manifest", "certificate", "signature")}
+    bundle = app.put_iso_bundle(names, target_version="4.7.0.0", build="7")
+    assert bundle.iso.parent == app.upload_path != app.install_dir
+    result = app.run(["bash", "-c", "ls /root/um-upgrade-4.7; ls /root/upgrade"])
+    assert result.returncode == 0, result.stderr
+    uploaded = ["x.certificate", "x.iso", "x.manifest", "x.signature"]
+    assert result.stdout.split() == [*uploaded, "upgrade-um.sh"]
+    assert not Path("/root/um-upgrade-4.7").exists() and not Path("/root/upgrade").exists()
+    run = app.run_iso_script(answers="y\nn\n")  # no restart now
+    assert run.returncode == 0, run.stderr
+    assert not app.reboot_requested and "Restart the appliance later" in run.stdout
+    props = app.install_dir.joinpath("platform/conf/env.properties").read_text()
+    assert "version=4.7.0.0-7" in props
+
+
+def test_iso_mode_needs_an_upload_folder_outside_the_appliance_paths(tmp_path: Path) -> None:
+    require_simulator()
+    with pytest.raises(ValueError, match="upload_dir"):
+        SimulatedAppliance.create(tmp_path / "a", ApplianceSpec(upload_dir="/opt/vmware/up"))
+    app = SimulatedAppliance.create(tmp_path / "b", ApplianceSpec())
+    with pytest.raises(ValueError, match="no upload_dir"):
+        app.put_iso_bundle({r: r for r in ("iso", "manifest", "certificate", "signature")})
+
+
+def test_fake_iso_script_is_specific_to_its_build() -> None:
+    assert fake_iso_script(build="1") != fake_iso_script(build="2")
+    assert b"@TARGET_VERSION@" not in fake_iso_script()

@@ -34,6 +34,7 @@ from typing import Literal
 __all__ = [
     "AGENT_PATH",
     "BACKUP_DIR",
+    "BUNDLE_FILE",
     "CDROM_MOUNT",
     "INSTALL_DIR",
     "STATE_DIR",
