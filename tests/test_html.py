@@ -217,3 +217,66 @@ def test_a_route_of_two_upgrades_keeps_ids_unique_and_flags_the_field_report() -
     assert quote.text.strip().startswith("Field report, not the vendor's text:")
     toc = [a.text for a in doc.iter("nav")[0].iter("a")]
     assert "4.2: Backout plan" in toc and "4.3: Backout plan" in toc
+
+
+def test_each_box_names_what_it_ticks_by_the_plans_ids(plan: Plan, html: str) -> None:
+    boxes = parse_html(html).iter("main")[0].iter("input")
+    hop = plan.hops[0]
+    assert [b.attrs["data-step"] for b in boxes] == [
+        *(f"prerequisite:{p.id}" for p in hop.procedure.prerequisites),
+        "prerequisite:snapshot-name",
+        *(s.id for s in hop.steps),
+        *(f"certificate:{server}" for server in plan.appliance.metered_servers),
+        *(f"backout:{s.number}" for s in hop.backout.steps),
+        "cleanup",
+    ]
+    by_step = {b.attrs["data-step"]: b for b in boxes}
+    for step in hop.steps:
+        assert by_step[step.id].attrs["data-number"] == step.number
+        assert by_step[step.id].attrs["data-title"] == step.title
+    body = parse_html(html).iter("body")[0]
+    assert body.attrs["data-appliance"] == plan.appliance.name
+    assert body.attrs["data-ticket"] == plan.change.ticket
+    assert body.attrs["data-generator"] == plan.generator
+    (field,) = [i for i in parse_html(html).iter("input") if i.attrs.get("id") == "initials"]
+    assert field.parent is not None and field.parent.text.strip() == "Your initials"
+
+
+def test_a_route_of_two_upgrades_names_each_hops_boxes() -> None:
+    plan = multi_hop_plan()
+    boxes = parse_html(page(plan)).iter("main")[0].iter("input")
+    ids = [b.attrs["data-step"] for b in boxes]
+    expected: list[str] = []
+    for hop in plan.hops:
+        expected += [f"prerequisite:{p.id}" for p in hop.procedure.prerequisites]
+        expected += ["prerequisite:snapshot-name", *(s.id for s in hop.steps)]
+        expected += [f"certificate:{server}" for server in plan.appliance.metered_servers]
+        expected += [f"backout:{s.number}" for s in hop.backout.steps]
+    assert ids == [*expected, "cleanup"]
+    cleanup = next(b for b in boxes if b.attrs["data-step"] == "cleanup")
+    assert cleanup.attrs["data-title"] == "Snapshots removed"
+
+
+def test_the_as_executed_page_shows_records_and_nothing_to_tick(plan: Plan) -> None:
+    from umrunbook.evidence import StepRecord
+
+    executed = {
+        "snapshot": [StepRecord("snapshot", "done", "2026-12-05T22:05:00Z", "JO")],
+        "verify": [StepRecord("verify", "FAIL", "2026-12-05T23:05:00Z", "agent", "services ?")],
+    }
+    text = render_markdown(plan, executed, ["evidence.json"])
+    html = render_html(plan, text, RenderOptions(), executed=executed).decode()
+    doc = parse_html(html)
+    assert not doc.iter("input") and not doc.iter("label")
+    assert not [e for e in doc.iter() if e.attrs.get("id") in ("tools", "export", "reset")]
+    assert doc.iter("title")[0].text.startswith("As executed: ")
+    assert doc.iter("h1")[0].text.startswith("As executed: upgrade um-ams-01")
+    marks = doc.iter("span", "mark")
+    assert len(marks) == len(re.findall(r"^- \[[x ]\] ", text, flags=re.M)) > 20
+    kinds = [next(c for c in m.classes() if c.startswith("mark-")) for m in marks]
+    assert kinds.count("mark-done") == 1 and kinds.count("mark-fail") == 1
+    cards = {c.iter("h3")[0].text: c for c in doc.iter("section", "step")}
+    assert "is-done" in cards["Step 3: Take a snapshot of the appliance"].classes()
+    assert "is-done" not in cards["Step 4: Enable SSH on the appliance"].classes()
+    (item,) = cards["Step 3: Take a snapshot of the appliance"].iter("li")
+    assert item.text.strip() == "Step 3: done at 2026-12-05T22:05:00Z by JO"

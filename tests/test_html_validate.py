@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
-from tests.test_html_support import NODE_DIR, render_package
+from tests.test_html_support import NODE_DIR, example_plans, render_package
+from umrunbook.evidence import StepRecord
+from umrunbook.html import render_html
+from umrunbook.markdown import render_markdown
+from umrunbook.package import RenderOptions
 
 VNU = NODE_DIR / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # The checker cannot compute the hashes our Content-Security-Policy allows the inline style and
@@ -32,6 +36,13 @@ def test_runbooks_and_index_have_no_error_or_warning(tmp_path: Path) -> None:
     out = render_package(tmp_path / "pkg", "--format", "md,html")
     pages = sorted(out.glob("*/runbook.html")) + sorted(out.glob("index.html"))
     assert len(pages) >= 3
+    # The as-executed page, where the boxes are records.
+    plan = example_plans()[0]
+    executed = {"snapshot": [StepRecord("snapshot", "done", "2026-12-05T22:05:00Z", "JO")]}
+    text = render_markdown(plan, executed, ["evidence.json"])
+    as_executed = tmp_path / "as-executed.html"
+    as_executed.write_bytes(render_html(plan, text, RenderOptions(), executed=executed))
+    pages.append(as_executed)
     result = subprocess.run(
         ["java", "-jar", str(VNU), "--format", "json", *map(str, pages)],
         capture_output=True,

@@ -186,9 +186,15 @@ HEADER_FOOTER = re.compile(
 )
 
 
-def assert_pdf_carries_the_markdown(plan: Plan, pages: list[str]) -> None:
+def assert_pdf_carries_the_markdown(
+    plan: Plan | None, pages: list[str], markdown: str | None = None
+) -> None:
+    """Every block of the Markdown (the plan's, or the one given) is in the PDF, in order."""
     pdf = squeeze(HEADER_FOOTER.sub("", "\n".join(pages)))
-    blocks = markdown_blocks(render_markdown(plan))
+    if markdown is None:
+        assert plan is not None
+        markdown = render_markdown(plan)
+    blocks = markdown_blocks(markdown)
     assert len(blocks) > 100
     at = 0
     for block in blocks:
@@ -293,3 +299,44 @@ def test_the_command_line_writes_a_pdf_per_appliance_on_either_paper(tmp_path: P
         meta = info(path)
         assert meta["Page size"].startswith("612 x 792 pts (letter)")
         assert path.parent.name in meta["Title"]
+
+
+def test_the_as_executed_pdf_carries_the_as_executed_markdown(plan: Plan, tmp_path: Path) -> None:
+    """Records on steps, prerequisites, certificates, backout and cleanup, as the Markdown has
+    them (the round trip through the browser and the agent is in test_html_evidence.py)."""
+    need(*POPPLER)
+    from umrunbook.evidence import StepRecord
+
+    server = plan.appliance.metered_servers[0]
+    title = "Take a snapshot of the appliance"
+    executed = {
+        "upgrade": [StepRecord("upgrade", "PASS", "2026-12-05T22:30:00Z", "agent", "exit code 0")],
+        "verify": [StepRecord("verify", "FAIL", "2026-12-05T22:50:00Z", "agent", "services ?")],
+        # A manual record's detail is the step's title: not repeated on the line.
+        "snapshot": [StepRecord("snapshot", "done", "2026-12-05T22:05:00Z", "JO", title)],
+        "prerequisite:console": [StepRecord("p", "done", "2026-12-05T21:00:00Z", "AB")],
+        f"certificate:{server}": [StepRecord("c", "done", "2026-12-05T23:00:00Z", "AB")],
+        "backout:B1": [StepRecord("b", "done", "", "JO")],
+        "cleanup": [StepRecord("cleanup", "done", "2026-12-08T09:00:00Z", "JO")],
+    }
+    sources = ["evidence-um-ams-01.json", "manual-um-ams-01.json"]
+    markdown = render_markdown(plan, executed, sources)
+    path = tmp_path / "as-executed.pdf"
+    path.write_bytes(
+        render_pdf(plan, markdown, RenderOptions(), executed=executed, executed_from=sources)
+    )
+    assert info(path)["Title"].startswith("As executed: upgrade um-ams-01 to Usage Meter 4.3")
+    pages = run("pdftotext", "-raw", str(path), "-").split("\f")[:-1]
+    assert_pdf_carries_the_markdown(plan, pages, markdown)
+    text = "\n".join(pages)
+    for line in (
+        "Step 8: PASS at 2026-12-05T22:30:00Z by agent (exit code 0)",
+        "Step 10: FAIL at 2026-12-05T22:50:00Z by agent (services ?)",
+        "Step 3: done at 2026-12-05T22:05:00Z by JO",
+        f"{server}: certificate accepted · done at 2026-12-05T23:00:00Z by AB",
+        "Backout B1: done at an unrecorded time by JO",
+        "Snapshot removed · done at 2026-12-08T09:00:00Z by JO",
+        "Step 4: no record in the evidence.",
+    ):
+        assert f"\n{line}\n" in text, line
+    assert "Step 3 done. By:" not in text and "Done. By:" not in text

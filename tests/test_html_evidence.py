@@ -1,0 +1,197 @@
+"""Manual steps leave evidence: ticked in real Chromium with initials, exported from the page,
+ingested beside the real agent's evidence, shown in the as-executed Markdown, HTML and PDF."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import need, umrunbook
+from tests.test_html_support import NODE_DIR
+from tests.test_ingest import agent_evidence  # noqa: F401  (the fixture: root, the simulator)
+from tests.test_pdf import assert_pdf_carries_the_markdown, run
+from umrunbook.catalogue import load_catalogue
+from umrunbook.example import example_inventory, example_text
+from umrunbook.planning import plan_fleet
+
+SCRIPT = NODE_DIR / "export-evidence.mjs"
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def browser(*args: str) -> dict[str, Any]:
+    need("chromium", "node")
+    if not (NODE_DIR / "node_modules" / "playwright-core").is_dir():
+        message = "needs tests/node/node_modules (npm install --prefix tests/node)"
+        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run(
+        ["node", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium")},
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["console"] == [] and report["pageErrors"] == []
+    assert report["requests"] == []  # nothing but the page itself
+    return report
+
+
+@pytest.fixture(scope="module")
+def window(
+    tmp_path_factory: pytest.TempPathFactory,
+    agent_evidence: Path,  # noqa: F811
+) -> dict[str, Any]:
+    """The example fleet rendered, um-ams-01's page ticked and exported, then ingested with
+    the agent's evidence of the same appliance."""
+    base = tmp_path_factory.mktemp("window")
+    inventory = base / "inventory.yaml"
+    inventory.write_text(example_text(), encoding="utf-8")
+    out = base / "pkg"
+    rendered = umrunbook(["render", str(inventory), "--format", "md,html", "--out", str(out)])
+    assert rendered.returncode == 0, rendered.stderr
+    shots = base / "shots"
+    shots.mkdir()
+    ticked = browser(str(out / "um-ams-01" / "runbook.html"), str(shots))
+    manual = Path(ticked["saved"])
+    ingested = umrunbook(
+        [
+            "ingest",
+            str(agent_evidence),
+            str(manual),
+            "--inventory",
+            str(inventory),
+            "--out",
+            str(out),
+        ]
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    viewed = browser("--view", str(out / "um-ams-01" / "as-executed.html"), str(shots))
+    return {
+        "ticked": ticked,
+        "manual": manual,
+        "export": json.loads(manual.read_text(encoding="utf-8")),
+        "ingest": ingested.stdout,
+        "out": out,
+        "viewed": viewed,
+        "shots": shots,
+    }
+
+
+def test_ticks_carry_time_and_initials_and_are_remembered(window: dict[str, Any]) -> None:
+    report = window["ticked"]
+    assert report["initialsLabel"] == "Your initials"
+    assert report["exportName"] == "Export evidence (JSON)"
+    for stage in ("afterTick", "afterReload"):
+        records = report[stage]
+        assert {k for k, v in records.items() if v["checked"]} == {
+            "check-bundle",
+            "snapshot",
+            "prerequisite:console",
+            "certificate:vc01.corp.example",
+        }, stage
+        assert re.fullmatch(
+            r"ticked \d{4}-\d\d-\d\d \d\d:\d\d UTC by JO", records["snapshot"]["record"]
+        )
+        assert records["certificate:vc01.corp.example"]["record"].endswith(" by AB")
+        assert records["enable-ssh"]["record"] == ""  # unticked: no record left beside it
+    assert report["initialsAfterReload"] == "AB"
+    assert report["axe"] == []
+
+
+def test_the_export_is_a_download_in_the_schema_ingest_reads(window: dict[str, Any]) -> None:
+    plan = next(p for p in plan_fleet(example_inventory(), load_catalogue()) if p.hops)
+    assert plan.appliance.name == "um-ams-01"
+    report, doc = window["ticked"], window["export"]
+    assert report["filename"] == f"manual-um-ams-01-{plan.change.ticket}.json"
+    assert set(doc) == {"schema", "ticket", "appliance", "exported_at", "generator", "steps"}
+    assert doc["schema"] == "umrunbook-manual-steps/1"
+    assert (doc["ticket"], doc["appliance"]) == (plan.change.ticket, "um-ams-01")
+    assert ISO_UTC.fullmatch(doc["exported_at"]) and doc["generator"] == plan.generator
+    hop = plan.hops[0]
+    ids = [s["id"] for s in doc["steps"]]
+    assert ids == [
+        *(f"prerequisite:{p.id}" for p in hop.procedure.prerequisites),
+        "prerequisite:snapshot-name",
+        *(s.id for s in hop.steps),
+        *(f"certificate:{server}" for server in plan.appliance.metered_servers),
+        *(f"backout:{s.number}" for s in hop.backout.steps),
+        "cleanup",
+    ]
+    by_id = {s["id"]: s for s in doc["steps"]}
+    snapshot = by_id["snapshot"]
+    assert set(snapshot) == {"id", "number", "title", "checked", "at", "initials"}
+    assert snapshot["number"] == "3" and snapshot["title"] == "Take a snapshot of the appliance"
+    assert snapshot["checked"] is True and ISO_UTC.fullmatch(snapshot["at"])
+    assert snapshot["initials"] == "JO" and by_id["check-bundle"]["initials"] == "JO"
+    assert by_id["certificate:vc01.corp.example"]["initials"] == "AB"
+    assert by_id["enable-ssh"] == {
+        "id": "enable-ssh",
+        "number": "4",
+        "title": "Enable SSH on the appliance",
+        "checked": False,
+        "at": "",
+        "initials": "",
+    }
+
+
+def test_the_as_executed_markdown_shows_who_did_each_manual_step(window: dict[str, Any]) -> None:
+    assert "manual steps" in window["ingest"]
+    at = {s["id"]: s["at"] for s in window["export"]["steps"]}
+    text = (window["out"] / "um-ams-01" / "as-executed.md").read_text(encoding="utf-8")
+    assert f"- [x] Step 2: **done** at {at['check-bundle']} by JO\n" in text
+    assert f"- [x] Step 3: **done** at {at['snapshot']} by JO\n" in text
+    assert "- [ ] Step 4: no record in the evidence." in text
+    assert "- [x] Step 8: **PASS** at " in text  # the agent's, beside them
+    console = "- [x] Console access to the VM (vSphere Client or VMRC) works for the whole window."
+    assert f"{console} · **done** at {at['prerequisite:console']} by AB\n" in text
+    assert (
+        f"- [x] `vc01.corp.example`: certificate accepted · **done** at "
+        f"{at['certificate:vc01.corp.example']} by AB\n"
+    ) in text
+    assert "- [ ] `vcd01.corp.example`: certificate accepted · no record in the evidence." in text
+    assert "- [ ] Backout B1: no record in the evidence." in text
+    assert "- [ ] Snapshot removed · no record in the evidence." in text
+
+
+def test_the_as_executed_page_reads_as_a_record(window: dict[str, Any]) -> None:
+    viewed = window["viewed"]
+    assert viewed["title"].startswith("As executed: um-ams-01")
+    assert viewed["h1"] == "As executed: upgrade um-ams-01 to Usage Meter 4.3"
+    assert viewed["inputs"] == 0 and viewed["tools"] == 0  # nothing invites a tick
+    assert viewed["marks"]["done"] == 4 and viewed["marks"]["pass"] >= 4
+    assert viewed["marks"]["none"] > 10
+    assert "Step 3: done at " in viewed["stepThree"] and viewed["stepThree"].endswith("by JO")
+    assert "Step 3: Take a snapshot of the appliance" in viewed["doneCards"]
+    assert "Step 4: Enable SSH on the appliance" not in viewed["doneCards"]
+    assert viewed["axe"] == []
+    shot = (window["shots"] / "as-executed-screen.png").read_bytes()
+    assert shot.startswith(b"\x89PNG") and len(shot) > 20_000
+
+
+def test_the_as_executed_pdf_shows_the_same_records(window: dict[str, Any]) -> None:
+    need("pdftotext", "pdfinfo")
+    folder = window["out"] / "um-ams-01"
+    pdf = folder / "as-executed.pdf"
+    pages = run("pdftotext", "-raw", str(pdf), "-").split("\f")[:-1]
+    text = "\n".join(pages)
+    assert "As executed: upgrade um-ams-01 to Usage Meter 4.3" in run("pdfinfo", str(pdf))
+    markdown = (folder / "as-executed.md").read_text(encoding="utf-8")
+    # Every record line of the Markdown, agent's and manual, is a line of the PDF.
+    lines = re.findall(r"^- \[[x ]\] (.+)$", markdown, flags=re.M)
+    assert len(lines) > 20
+    flat = "".join(text.split())  # lines wrap, at spaces or after a hyphen
+    for line in lines:
+        words = "".join(line.replace("**", "").replace("`", "").replace("\\", "").split())
+        assert words in flat, line
+    assert "\nStep 3: done at " in text and "\nStep 8: PASS at " in text
+    assert_pdf_carries_the_markdown(None, pages, markdown)
