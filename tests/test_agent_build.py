@@ -229,6 +229,11 @@ def test_manifest_for_an_iso_procedure() -> None:
         [BundleItem("bundle", "ums-system-upgrade.shar", "sha256", SHA, "x")],
         "umrunbook test",
     )
+    assert shar["inventory_version"] == str(inventory.appliances[0].version)
+    later = generator_manifest(
+        inventory.appliances[0], inventory, procedure, bundle, "t", source_version="4.3"
+    )
+    assert later["inventory_version"] == "4.3"  # a later hop starts from the previous target
     assert shar["delivery"] == "shar" and shar["upload_dir"] == shar["install_dir"]
     assert shar["iso_file"] == shar["manifest_file"] == ""
     assert build_agent(shar)

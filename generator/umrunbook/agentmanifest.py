@@ -21,8 +21,14 @@ def manifest_for(
     procedure: Procedure,
     bundle: Sequence[BundleItem],
     generator: str,
+    source_version: str | None = None,
 ) -> dict[str, str]:
-    """The agent's manifest: values only, in the order of the agent's contract."""
+    """The agent's manifest: values only, in the order of the agent's contract.
+
+    ``source_version``: the version this hop starts from, for the second and later hops of a
+    route (4.2 -> 4.3 -> 4.7: the 4.7 hop's agent must find 4.3 installed, not the inventory's
+    4.2). Without it, the inventory's version.
+    """
     settings = procedure.agent
     main = bundle[0]
     iso = procedure.delivery == "iso"
@@ -32,7 +38,7 @@ def manifest_for(
         "appliance": appliance.name,
         "host": appliance.host,
         "ticket": inventory.change.ticket,
-        "inventory_version": str(appliance.version),
+        "inventory_version": source_version or str(appliance.version),
         "supported_sources": " ".join(str(s) for s in procedure.sources),
         "target": procedure.target,
         "delivery": procedure.delivery,
