@@ -1,3 +1,5 @@
 from umrunbook.cli import main
 
-main()
+# Guarded: worker processes (render --jobs) import the main module without running it.
+if __name__ == "__main__":
+    main()

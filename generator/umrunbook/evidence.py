@@ -162,8 +162,16 @@ def _agent_steps(d: dict[str, Any]) -> list[StepRecord]:
         records.append(
             StepRecord("upgrade", result, _text(_get(bundle, "started_at")), "agent", detail)
         )
+    handed_over = _get(bundle, "handed_over_at")
+    if handed_over:  # an ISO hop: the operator runs the vendor's script after this
         records.append(
-            StepRecord("record-start", result, _text(_get(bundle, "started_at")), "agent", detail)
+            StepRecord(
+                "record-start",
+                "PASS",
+                _text(handed_over),
+                "agent",
+                "ready for the vendor's upgrade script",
+            )
         )
     if _get(d, "reboot", "rebooted") in (True, "yes"):
         records.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -271,7 +272,11 @@ def _render_all(
             if progress:
                 progress(plan.appliance.name, "rendered")
         return results
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
+    # Workers come from a fresh server process, never forked from this one: a fork of a
+    # process whose threads hold locks (Typst compiles with a thread pool) can hang.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
         futures = [pool.submit(_render_one, plan, options) for plan in plans]
         for future in as_completed(futures):
             name, rendered = future.result()
