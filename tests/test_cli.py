@@ -126,13 +126,21 @@ def test_unreadable_inventory(example_inventory_file: Path) -> None:
     )
 
 
-def test_paths_lists_the_catalogue() -> None:
+def test_paths_lists_the_catalogue_and_its_routes() -> None:
     result = umrunbook(["paths"])
     assert result.returncode == 0
-    assert result.stdout.splitlines() == [
-        "4.1.x            -> 4.2   ums-system-upgrade.shar (no reboot)",
-        "4.1.x, 4.2.x     -> 4.3   ums-system-upgrade.shar (reboot)",
+    lines = result.stdout.splitlines()
+    assert lines[:7] == [
+        "In-place upgrades (source versions -> target, bundle):",
+        "  4.1.x          -> 4.2   ums-system-upgrade.shar (no reboot)",
+        "  4.1.x, 4.2.x   -> 4.3   ums-system-upgrade.shar (reboot)",
+        "  4.x            -> 4.4   Usage_Meter_Agent-4.4.0.0-{build}_Upgrade.iso (reboot)",
+        "  4.x            -> 4.5   Usage_Meter_Agent-4.5.0.0-{build}_Upgrade.iso (reboot)",
+        "  >=4.3          -> 4.6   Usage_Meter_Agent-4.6.0.0-{build}_Upgrade.iso (reboot)",
+        "  >=4.3          -> 4.7   Usage_Meter_Agent-4.7.0.0-{build}_Upgrade.iso (reboot)",
     ]
+    assert "  4.2 -> 4.5 -> 4.7" in lines
+    assert lines[-1].startswith("From 3.x there is no in-place upgrade")
 
 
 def test_render_without_inventory_writes_the_example_fleet(tmp_path: Path) -> None:

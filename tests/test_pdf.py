@@ -218,7 +218,7 @@ def test_a_route_of_two_upgrades_with_a_field_report_in_both_faces(tmp_path: Pat
     assert_pdf_carries_the_markdown(plan, pages)
     text = "\n".join(pages).translate(TYPOGRAPHIC)
     assert text.count("Field report, not the vendor's text:") == 1
-    for heading in ("Upgrade 1 of 2: 4.1 → 4.2", "4.2: Backout plan", "4.3: Backout plan"):
+    for heading in ("Upgrade 1 of 2: 4.1.0 → 4.2", "4.2: Backout plan", "4.3: Backout plan"):
         assert f"\n{heading}\n" in text
     assert "Snapshots removed." in text
 

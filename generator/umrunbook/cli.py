@@ -307,15 +307,31 @@ def _formats(formats: str) -> tuple[str, ...]:
 @app.command()
 @_handle_errors
 def paths() -> None:
-    """List the supported upgrade paths (source versions -> target)."""
+    """List the supported upgrade paths, and the routes of several hops they make."""
     from umrunbook.catalogue import load_catalogue
+    from umrunbook.planning import find_route
+    from umrunbook.versions import Version
 
-    for procedure in load_catalogue().procedures:
+    catalogue = load_catalogue()
+    typer.echo("In-place upgrades (source versions -> target, bundle):")
+    for procedure in catalogue.procedures:
         reboot = "reboot" if procedure.agent.reboot_required else "no reboot"
         typer.echo(
-            f"{procedure.sources_text:<16} -> {procedure.target:<5} "
+            f"  {procedure.sources_text:<14} -> {procedure.target:<5} "
             f"{procedure.bundle[0].name} ({reboot})"
         )
+    typer.echo("Routes (fewest upgrades; among as few, through the highest version):")
+    starts = sorted({p.target_version.key()[:2] for p in catalogue.procedures} | {(4, 1)})
+    for start in starts:
+        version = Version.parse(f"{start[0]}.{start[1]}")
+        for procedure in catalogue.procedures:
+            route = find_route(version, procedure.target_version, catalogue)
+            if route and len(route) > 1:
+                stops = " -> ".join([version.short, *(p.target for p in route)])
+                typer.echo(f"  {stops}")
+    typer.echo(
+        "From 3.x there is no in-place upgrade: deploy a new appliance and migrate its data."
+    )
 
 
 @app.command()
@@ -410,6 +426,10 @@ def _load(inventory: Path | None) -> Inventory:
 
 
 def main() -> None:
+    import multiprocessing
+
+    # The single-file binary starts its worker processes by running itself again.
+    multiprocessing.freeze_support()
     try:
         app()
     except SystemExit:

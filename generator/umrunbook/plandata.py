@@ -92,7 +92,7 @@ def hop_data(
     servers = a.metered_servers
     return {
         "index": str(index + 1),
-        "source": hop.source_version.short,
+        "source": str(hop.source_version) if index == 0 else hop.source_version.short,
         "target": hop.target_version.short,
         "prefix": f"{hop.target_version.short}: " if multi else "",
         "bundle": [{"name": item.name, "sha256": item.sha256} for item in hop.bundle],

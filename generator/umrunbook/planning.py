@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from umrunbook import __version__
@@ -280,6 +280,8 @@ def _hop(
     )
     main = bundle[0]
     snapshot_name = f"{inventory.change.ticket}-before-{procedure.target}"
+    # The agent's evidence file names: one pair per hop, side by side on the appliance.
+    evidence = f"evidence-{appliance.name}-{inventory.change.ticket}-{procedure.target}"
     values: dict[str, str] = {
         "name": appliance.name,
         "host": appliance.host,
@@ -300,8 +302,8 @@ def _hop(
         "proxy": appliance.proxy or "",
         "snapshot_location": appliance.snapshot or "the VM's location in vCenter",
         "snapshot_name": snapshot_name,
-        "evidence_json": f"evidence-{appliance.name}-{inventory.change.ticket}.json",
-        "evidence_md": f"evidence-{appliance.name}-{inventory.change.ticket}.md",
+        "evidence_json": f"{evidence}.json",
+        "evidence_md": f"{evidence}.md",
         "upgrade_log": f"{procedure.install_dir}/var/logs/inplaceupgradeum-*",
     }
     for item in bundle:
@@ -310,7 +312,11 @@ def _hop(
     if "bundle_certificate" in values:
         values["bundle_key"] = values["bundle_certificate"].removesuffix(".crt") + ".key"
     values["bundle_sha256_note"] = main.sha256 or "not given in the inventory (skip this step)"
-    manifest = manifest_for(appliance, inventory, procedure, bundle, GENERATOR)
+    # A later hop starts from the version the previous one left, not the inventory's.
+    first = source.key() == appliance.version.key()
+    manifest = manifest_for(
+        appliance, inventory, procedure, bundle, GENERATOR, None if first else str(source)
+    )
     agent = _agent(manifest)
     values["agent_sha256"] = agent.sha256
     binder = _Binder(procedure, values)
@@ -441,4 +447,10 @@ def _quote_sh(value: str) -> str:
     return shlex.quote(value)
 
 
-_QUOTERS = {"sh": _quote_sh, "powershell": _quote_powershell, "cmd": _quote_cmd}
+# "text": lines typed into a file (the proxy settings); its values are checked on input.
+_QUOTERS: dict[str, Callable[[str], str]] = {
+    "sh": _quote_sh,
+    "powershell": _quote_powershell,
+    "cmd": _quote_cmd,
+    "text": str,
+}
