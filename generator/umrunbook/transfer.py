@@ -1,20 +1,29 @@
 """The transfer files of one appliance: WinSCP and OpenSSH, every value quoted where it lands.
 
-For each upgrade of the plan, the package gets:
+For each upgrade (hop) of the plan, the package gets one transfer set in
+``<name>/<hop.folder>transfer/``:
 
-- ``upload.sh`` (POSIX sh) with ``sftp-upload.batch`` and ``known_hosts``: checks the bundle's
-  and the agent's SHA-256 before connecting, then uploads both with ``sftp -b`` and the host key
+- ``upload.sh`` (POSIX sh) with ``sftp-upload.batch`` and ``known_hosts``: checks the files
+  before connecting, then uploads them and the hop's agent with ``sftp -b`` and the host key
   pinned (``StrictHostKeyChecking=yes`` against the generated known_hosts only);
 - ``winscp-upload.txt`` (a WinSCP script, ``-hostkey`` pinned) and ``winscp-upload.cmd`` (checks
-  the SHA-256 values, then runs the script with a log file), both with CRLF line ends.
+  the files, then runs the script with a log file), both with CRLF line ends.
+
+A ``.shar`` hop uploads the bundle (its SHA-256 from the inventory) and the agent. An ISO hop
+uploads the four files (ISO, manifest, certificate, signature), found by their exact names in a
+folder given on the command line, and the agent, into the procedure's upload folder (created when
+missing). Before connecting, the ISO's SHA-1 must be the one the vendor's manifest (``.mf``) gives
+for it, and its SHA-256 the inventory's where one is given. The SHA-1 is never known when the
+package is generated: it comes from the manifest downloaded with the ISO. The certificate and the
+signature are checked on the appliance (openssl), by the runbook's step and the agent.
 
 Without a host key in the inventory the scripts refuse to run and say how to add it: the
 first connection never trusts whatever key answers.
 
 The templates are in ``templates/transfer/``. Their environment accepts only values that went
 through one of the quoting filters below (``sh``, ``sftp``, ``winscp``, ``cmd``, ``comment``,
-``rem``): a plain string reaching a script is an error at generation time, never a script that
-runs something the inventory wrote.
+``rem``, ``shell_path``): a plain string reaching a script is an error at generation time, never
+a script that runs something the inventory wrote.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import hashlib
 import ipaddress
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -40,10 +50,13 @@ __all__ = [
     "host_key_algorithms",
     "host_key_file",
     "known_hosts_host",
+    "scriptable",
     "sftp_quote",
     "sh_quote",
+    "shell_path",
     "transfer_files",
     "uploads",
+    "windows_folder",
     "windows_path",
     "winscp_quote",
     "winscp_session_url",
@@ -73,6 +86,8 @@ _ALGORITHMS = {
 # script parser expands %NAME% and takes file masks. Remote paths and names come from the
 # catalogue and the validated inventory: anything beyond these characters is a defect to report.
 _REMOTE_SAFE = re.compile(r"[A-Za-z0-9._/+@:, -]+")
+# A remote folder written unquoted into a remote shell command (WinSCP's `call mkdir -p`).
+_SHELL_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters Windows never allows in a path (besides ':' after the drive and '\').
 _NOT_IN_WINDOWS_PATHS = re.compile(r'[<>"|?*\x00-\x1f]')
@@ -124,6 +139,14 @@ def cmd_value(value: object) -> Quoted:
     return Quoted(text.replace("%", "%%"))
 
 
+def shell_path(value: object) -> Quoted:
+    """An absolute remote path that needs no quoting in a remote shell command."""
+    text = str(value)
+    if not _SHELL_PATH.fullmatch(text) or "/-" in text:
+        raise ValueError(f"{text!r} cannot be written into a remote shell command safely")
+    return Quoted(text)
+
+
 def comment_text(value: object) -> Quoted:
     """Text for a '#' comment line: one line, control characters replaced."""
     return Quoted(_CONTROL.sub("?", str(value)))
@@ -146,6 +169,23 @@ def windows_path(value: str) -> str | None:
     except ValueError:
         return None
     return value
+
+
+def windows_folder(paths: Sequence[tuple[str, str]]) -> str | None:
+    """The one folder that holds every (local_path, name) as folder + separator + name, as a .cmd
+    default; None when the files are not all in one usable folder."""
+    folders = set()
+    for path, name in paths:
+        for separator in ("\\", "/"):
+            suffix = separator + name
+            if path.endswith(suffix) and len(path) > len(suffix):
+                folders.add(path[: -len(suffix)])
+                break
+        else:
+            return None
+    if len(folders) != 1:
+        return None
+    return windows_path(folders.pop())
 
 
 def known_hosts_host(host: str, port: int) -> str:
@@ -193,6 +233,26 @@ class Upload:
     host_key: HostKey | None
     ticket: str
     generator: str
+    delivery: str = "shar"
+    items: tuple[BundleItem, ...] = ()  # every file of the hop, the bundle (or ISO) first
+    make_remote_dir: bool = False  # the folder is not the installation's: create it if missing
+
+    @property
+    def iso(self) -> bool:
+        return self.delivery == "iso"
+
+    def item(self, role: str) -> BundleItem:
+        return next(item for item in self.items if item.role == role)
+
+    @property
+    def upload_names(self) -> tuple[str, ...]:
+        """The names uploaded, in order: the hop's files, then the agent."""
+        return (*(item.name for item in self.items), self.agent_name)
+
+    @property
+    def local_folder_default(self) -> str | None:
+        """The folder of an ISO hop's four files on the workstation, as a .cmd default."""
+        return windows_folder([(item.local_path, item.name) for item in self.items])
 
     @property
     def agent_relpath(self) -> str:
@@ -226,17 +286,27 @@ class Upload:
         return windows_path(self.bundle.local_path)
 
 
+#: The files of an ISO hop, each once: the scripts name each of them.
+ISO_ROLES = ("iso", "manifest", "certificate", "signature")
+
+
 def uploads(plan: Plan) -> tuple[Upload, ...]:
-    """One upload per upgrade of the plan that ships a .shar with its SHA-256; none when there
-    is nothing to upgrade. (A bundle of several files, such as an ISO with its manifest and
-    signature, is not handled by these scripts yet.)"""
+    """One upload per upgrade of the plan, in route order: a .shar with its SHA-256, or an ISO
+    with its manifest, certificate and signature. None when there is nothing to upgrade."""
     if plan.state != PLANNED:
         return ()
-    return tuple(_upload(plan, hop) for hop in plan.hops if _scriptable(hop))
+    return tuple(_upload(plan, hop) for hop in plan.hops if scriptable(hop))
 
 
-def _scriptable(hop: Hop) -> bool:
-    return hop.procedure.delivery == "shar" and len(hop.bundle) == 1 and bool(hop.bundle[0].sha256)
+def scriptable(hop: Hop) -> bool:
+    """Whether the generated scripts can upload this hop's files."""
+    if hop.procedure.delivery == "shar":
+        return len(hop.bundle) == 1 and bool(hop.bundle[0].sha256)
+    if hop.procedure.delivery == "iso":
+        roles = sorted(item.role for item in hop.bundle)
+        names = {item.name for item in hop.bundle} | {hop.agent.name}
+        return roles == sorted(ISO_ROLES) and len(names) == len(ISO_ROLES) + 1
+    return False
 
 
 def _upload(plan: Plan, hop: Hop) -> Upload:
@@ -256,6 +326,9 @@ def _upload(plan: Plan, hop: Hop) -> Upload:
         host_key=a.ssh_host_key,
         ticket=plan.change.ticket,
         generator=plan.generator,
+        delivery=hop.procedure.delivery,
+        items=hop.bundle,
+        make_remote_dir=hop.procedure.upload_folder != hop.procedure.install_dir,
     )
 
 
@@ -313,7 +386,7 @@ def _require_quoted(value: object) -> object:
         return value
     raise TypeError(
         f"{value!r} reached a transfer script unquoted: pass it through one of the filters "
-        "sh, sftp, winscp, cmd, comment, rem"
+        "sh, sftp, winscp, cmd, comment, rem, shell_path"
     )
 
 
@@ -334,6 +407,7 @@ def _environment() -> Environment:
         winscp=winscp_quote,
         cmd=cmd_value,
         comment=comment_text,
+        shell_path=shell_path,
         rem=rem_text,
     )
     return env
