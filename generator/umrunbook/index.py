@@ -17,6 +17,9 @@ DOCUMENTS = (
     ("runbook.html", "Runbook (HTML)"),
     ("runbook.pdf", "Runbook (PDF)"),
     ("runbook.md", "Runbook (Markdown)"),
+    ("as-executed.html", "As executed (HTML)"),
+    ("as-executed.pdf", "As executed (PDF)"),
+    ("as-executed.md", "As executed (Markdown)"),
 )
 STATE_NOTES = {
     PLANNED: "",

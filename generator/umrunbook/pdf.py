@@ -34,15 +34,20 @@ def template_bytes() -> bytes:
 
 def qr_svgs(plan: Plan) -> list[str]:
     """The QR code of each video reference, in the order the template meets them."""
+    return [
+        qr_svg(ref.url)
+        for hop in plan.hops
+        for ref in hop.procedure.references.values()
+        if ref.url and ref.kind == "video"
+    ]
+
+
+@cache
+def qr_svg(url: str) -> str:
+    """A URL's QR code as SVG: the catalogue's few URLs recur in every runbook of a fleet."""
     import segno
 
-    svgs: list[str] = []
-    for hop in plan.hops:
-        for ref in hop.procedure.references.values():
-            if ref.url and ref.kind == "video":
-                qr = segno.make(ref.url, error="m")
-                svgs.append(qr.svg_inline(scale=4, dark="#000000", light="#ffffff"))
-    return svgs
+    return str(segno.make(url, error="m").svg_inline(scale=4, dark="#000000", light="#ffffff"))
 
 
 def typst_inputs(

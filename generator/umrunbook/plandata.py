@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from umrunbook.humanize import duration
@@ -21,6 +22,7 @@ from umrunbook.markdown import when, when_utc
 from umrunbook.plan import Hop, Plan, PlannedStep, Text
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
     from umrunbook.evidence import StepRecord
@@ -128,6 +130,34 @@ def hop_data(
     }
 
 
+@cache
+def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _sections_text(markdown_text: str, title: str) -> str:
+    """Only the `## ...TITLE` sections of the runbook, each cut at the next `## ` heading
+    outside a fence: parsing a few sections, not the whole runbook, is most of the speed."""
+    kept: list[str] = []
+    keep = False
+    fence = ""
+    for line in markdown_text.splitlines(keepends=True):
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence) and not stripped[len(fence) :].strip():
+                fence = ""
+        elif stripped.startswith(("```", "~~~")):
+            marker = stripped[0]
+            fence = marker * (len(stripped) - len(stripped.lstrip(marker)))
+        elif line.startswith(("# ", "## ")):
+            keep = line.startswith("## ") and line.rstrip().endswith(title)
+        if keep:
+            kept.append(line)
+    return "".join(kept)
+
+
 def markdown_sections(markdown_text: str, title: str) -> list[list[dict[str, Any]]]:
     """The blocks of each `## ...TITLE` section of the Markdown runbook, as data.
 
@@ -136,9 +166,7 @@ def markdown_sections(markdown_text: str, title: str) -> list[list[dict[str, Any
     Each block is {"kind": "heading" | "para" | "item" | "enum" | "code", "parts": [[text,
     kind, url], ...]}; a code block also has "shell", an enum item its "number".
     """
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("commonmark", {"html": False}).enable("table").parse(markdown_text)
+    tokens = _parser().parse(_sections_text(markdown_text, title))
     sections: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] | None = None
     lists: list[str] = []  # the kinds of the lists we are in, innermost last
