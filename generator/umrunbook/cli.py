@@ -270,6 +270,7 @@ def _write_as_executed(
     from umrunbook.planning import plan_fleet
 
     chosen = _formats(formats)
+    _paper(paper)
     plans = plan_fleet(load_inventory(inventory), load_catalogue())
     by_name = {p.appliance.name.lower(): p for p in plans}
     usable = []
@@ -302,6 +303,14 @@ def _formats(formats: str) -> tuple[str, ...]:
             "(for example --format md,pdf)"
         )
     return chosen
+
+
+def _paper(paper: str) -> str:
+    from umrunbook.package import PAPERS
+
+    if paper.lower() not in PAPERS:
+        raise UserError(f"--paper {paper!r}: choose a4 or letter")
+    return paper.lower()
 
 
 @app.command()
@@ -367,17 +376,10 @@ def render(
     the package in --out was written are kept as they are; --force renders them all.
     """
     from umrunbook.catalogue import load_catalogue
-    from umrunbook.package import FORMATS, PAPERS, RenderOptions, default_jobs, render_fleet
+    from umrunbook.package import RenderOptions, default_jobs, render_fleet
 
-    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
-    wrong = [f for f in chosen if f not in FORMATS]
-    if wrong or not chosen:
-        raise UserError(
-            f"--format {formats!r}: choose among {', '.join(FORMATS)}, "
-            "separated by commas (for example --format md,pdf)"
-        )
-    if paper.lower() not in PAPERS:
-        raise UserError(f"--paper {paper!r}: choose a4 or letter")
+    chosen = _formats(formats)
+    _paper(paper)
     if jobs is not None and jobs < 1:
         raise UserError(f"--jobs {jobs}: give 1 or more")
     loaded = _load(inventory)

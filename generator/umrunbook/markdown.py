@@ -13,13 +13,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 
 from umrunbook.evidence import StepRecord
 from umrunbook.humanize import duration
 from umrunbook.plan import Plan, Text
-from umrunbook.templating import template_loader
+from umrunbook.templating import text_environment
 
 # Characters that open or close Markdown constructs inline (GitHub also renders $...$ as math);
 # a backslash before ASCII punctuation is always taken literally by CommonMark and GFM.
@@ -82,15 +82,7 @@ def _finalize(value: Any) -> Any:
 
 @cache
 def environment() -> Environment:
-    env = Environment(
-        loader=template_loader(),
-        finalize=_finalize,
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = text_environment(_finalize)
     env.filters.update(
         code=code_span,
         fenced=fenced,

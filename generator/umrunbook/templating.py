@@ -3,10 +3,12 @@ that a wheel, an editable install and the single-file binary all find them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from importlib.abc import Traversable
+from typing import Any
 
-from jinja2 import BaseLoader, Environment, TemplateNotFound
+from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
 
 
 def _template(name: str) -> Traversable:
@@ -32,3 +34,17 @@ def template_loader() -> BaseLoader:
 
 def read_template(name: str) -> str:
     return _template(name).read_text("utf-8")
+
+
+def text_environment(finalize: Callable[[Any], Any]) -> Environment:
+    """A Jinja2 environment for a text format (Markdown, shell, WinSCP): no HTML escaping;
+    `finalize` is that format's escaping of every printed value, so none is forgotten."""
+    return Environment(
+        loader=template_loader(),
+        finalize=finalize,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )

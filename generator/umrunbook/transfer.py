@@ -36,11 +36,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment
 
 from umrunbook.hostkeys import HostKey
 from umrunbook.plan import PLANNED, BundleItem, Hop, Plan
-from umrunbook.templating import template_loader
+from umrunbook.templating import text_environment
 
 __all__ = [
     "REMOTE_USER",
@@ -392,15 +392,7 @@ def _require_quoted(value: object) -> object:
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=template_loader(),
-        finalize=_require_quoted,
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = text_environment(_require_quoted)
     env.filters.update(
         sh=sh_quote,
         sftp=sftp_quote,
