@@ -2,8 +2,9 @@
 
 - It listens on 127.0.0.1 at a free port and nowhere else.
 - Every login is chrooted (``ChrootDirectory``) into a folder the test owns, so the remote path
-  the scripts write to is the real ``/opt/vmware/cloudusagemetering`` inside that chroot, and
-  ``internal-sftp`` is the only thing a login can run.
+  the scripts write to is the real ``/opt/vmware/cloudusagemetering`` (or, for an ISO upgrade,
+  a new ``/root/um-upgrade-4.X``) inside that chroot, and ``internal-sftp`` is the only thing a
+  login can run.
 - Key logins use a key the test generates (``AuthorizedKeysFile`` points into the test's
   folder; ``/root/.ssh`` is never read or written).
 - Password logins are for root, as on the appliance, with a password that exists only inside
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REMOTE_DIR = "/opt/vmware/cloudusagemetering"
+ROOT_HOME = "/root"  # where an ISO upgrade's upload folder is created
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 
@@ -54,9 +56,15 @@ class Server:
         return self.log.read_text(errors="replace").count("Connection from ")
 
     def clear_remote(self) -> None:
+        """Empty the installation folder and remove every folder an upload created in /root."""
         folder = self.remote()
         for entry in folder.iterdir():
             entry.unlink()
+        for entry in self.remote(ROOT_HOME).iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def free_port() -> int:
@@ -109,6 +117,7 @@ def running_sshd() -> Iterator[Server]:
         folder.chmod(0o755)
         chroot = folder / "chroot"
         (chroot / REMOTE_DIR.lstrip("/")).mkdir(parents=True)
+        (chroot / ROOT_HOME.lstrip("/")).mkdir(mode=0o700)
         for directory in [chroot, *(chroot / REMOTE_DIR.lstrip("/")).parents]:
             if directory.is_relative_to(chroot):
                 directory.chmod(0o755)
