@@ -219,3 +219,19 @@ def test_the_ticket_says_until_when_the_snapshot_may_be_used(tmp_path: Path) -> 
     plans = route_plans(tmp_path)
     fields = ticket_fields(plans, plans[0].change)
     assert "only until the verify step has passed" in fields["backout_plan"]
+
+
+def test_as_executed_records_show_under_their_own_upgrade(tmp_path: Path) -> None:
+    from umrunbook.evidence import StepRecord
+    from umrunbook.markdown import render_markdown
+
+    plan = route_plans(tmp_path)[0]
+    executed = {
+        "verify": [StepRecord("verify", "PASS", "2026-12-05T23:10:00Z", "agent", "4.5 ok", "4.5")],
+        "snapshot": [StepRecord("snapshot", "done", "2026-12-05T21:00:00Z", "JO")],
+    }
+    text = render_markdown(plan, executed, ["evidence.json"])
+    verify = [s.number for hop in plan.hops for s in hop.steps if s.id == "verify"]
+    assert f"- [x] Step {verify[0]}: **PASS** at 2026-12-05T23:10:00Z by agent (4.5 ok)" in text
+    assert f"- [ ] Step {verify[1]}: no record in the evidence." in text
+    assert text.count("by JO") == 2  # a manual record names no upgrade: it shows under both

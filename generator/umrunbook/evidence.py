@@ -4,7 +4,7 @@ runbook (JSON exported from the page). Read, checked, and turned into typed reco
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,11 @@ class StepRecord:
     at: str  # ISO 8601, UTC
     by: str  # "agent" or the initials typed in the page
     detail: str = ""
+    target: str = ""  # the upgrade it belongs to (agent evidence); "" for any
+
+    def belongs_to(self, target: str) -> bool:
+        """On a route, an agent's record shows only under the upgrade it ran for."""
+        return not self.target or self.target == target
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +215,8 @@ def _agent_steps(d: dict[str, Any]) -> list[StepRecord]:
                 "sshd stopped by the agent",
             )
         )
-    return records
+    target = _text(d.get("target"))
+    return [replace(r, target=target) for r in records]
 
 
 def _manual_evidence(name: str, d: dict[str, Any]) -> ManualEvidence:

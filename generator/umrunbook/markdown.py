@@ -95,6 +95,7 @@ def environment() -> Environment:
         url=lambda v: Markup(str(v).replace(">", "%3E").replace(" ", "%20")),
     )
     env.globals["code"] = code_span
+    env.tests["for_upgrade"] = lambda record, target: record.belongs_to(target)
     return env
 
 

@@ -38,7 +38,7 @@ def segments(text: Text) -> list[list[str]]:
 
 
 def records_data(
-    executed: Executed | None, key: str, title: str | None = None
+    executed: Executed | None, key: str, title: str | None = None, target: str = ""
 ) -> list[dict[str, str]]:
     """The records of one line, as the as-executed Markdown prints them: a detail only on a
     step's line, and only when it says more than the step's title."""
@@ -50,14 +50,15 @@ def records_data(
             "detail": r.detail if title is not None and r.detail and r.detail != title else "",
         }
         for r in (executed or {}).get(key, ())
+        if not target or r.belongs_to(target)
     ]
 
 
 def step_data(
-    step: PlannedStep, executed: Executed | None = None, key: str | None = None
+    step: PlannedStep, executed: Executed | None = None, key: str | None = None, target: str = ""
 ) -> dict[str, Any]:
     return {
-        "records": records_data(executed, key or step.id, step.title),
+        "records": records_data(executed, key or step.id, step.title, target),
         "number": step.number,
         "id": step.id,
         "title": step.title,
@@ -110,7 +111,11 @@ def hop_data(
         "phases": [
             {
                 "heading": heading,
-                "steps": [step_data(s, executed) for s in hop.steps if s.phase == phase],
+                "steps": [
+                    step_data(s, executed, target=hop.procedure.target)
+                    for s in hop.steps
+                    if s.phase == phase
+                ],
             }
             for phase, heading in PHASES
             if any(s.phase == phase for s in hop.steps)
