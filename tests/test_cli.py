@@ -248,3 +248,10 @@ def test_rehearse_walks_the_runbook_on_a_simulated_appliance() -> None:
         assert command in result.stdout
     unknown = umrunbook(["rehearse", "um-nope"])
     assert unknown.returncode == 2 and "no appliance named um-nope" in unknown.stderr
+
+
+def test_a_narrow_console_encoding_gets_utf8_not_a_crash(example_inventory_file: Path) -> None:
+    """As on Windows with output redirected: the ANSI code page has no arrow."""
+    result = umrunbook(["ticket", str(example_inventory_file)], env={"PYTHONIOENCODING": "cp1252"})
+    assert result.returncode == 0, result.stderr
+    assert "4.2.0 → 4.3" in result.stdout

@@ -427,11 +427,25 @@ def _load(inventory: Path | None) -> Inventory:
     return load_inventory(inventory)
 
 
+def _utf8_where_needed() -> None:
+    """Output redirected on Windows goes through the ANSI code page (cp1252...), which has no
+    arrow or quote marks we print: such a stream writes UTF-8 instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "\u2192 \u00b7".encode(encoding)  # the arrow and the middle dot we print
+        except (UnicodeEncodeError, LookupError):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(encoding="utf-8", errors="replace")
+
+
 def main() -> None:
     import multiprocessing
 
     # The single-file binary starts its worker processes by running itself again.
     multiprocessing.freeze_support()
+    _utf8_where_needed()
     try:
         app()
     except SystemExit:
