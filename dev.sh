@@ -82,10 +82,14 @@ binary() {
   python3 -m venv "$build/venv"
   "$build/venv/bin/pip" install --quiet --upgrade pip
   "$build/venv/bin/pip" install --quiet . 'pyinstaller>=6.10'
+  # The entry script lives outside the source tree, so that PyInstaller takes umrunbook
+  # from the clean install, never from generator/.
+  printf '%s\n' 'from umrunbook.cli import main' '' 'if __name__ == "__main__":' '    main()' \
+    >"$build/entry.py"
   "$build/venv/bin/pyinstaller" --onefile --name umrunbook --clean --noconfirm --log-level WARN \
     --collect-data umrunbook --collect-submodules umrunbook --collect-all typst \
     --distpath dist --workpath "$build/work" --specpath "$build" \
-    generator/umrunbook/__main__.py
+    "$build/entry.py"
   say "built dist/umrunbook ($(du -h dist/umrunbook | cut -f1))"
 }
 
