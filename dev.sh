@@ -15,7 +15,8 @@ readonly VENV=.venv
 readonly SYSTEM_COMMANDS=(
   chromium:chromium /usr/sbin/sshd:openssh-server sftp:openssh-client shellcheck:shellcheck
   qpdf:qpdf pdftotext:poppler-utils cmark-gfm:cmark-gfm java:default-jre-headless
-  node:nodejs npm:npm unshare:util-linux setpriv:util-linux dash:dash openssl:openssl
+  node:nodejs npm:npm unshare:util-linux setpriv:util-linux script:bsdutils dash:dash
+  openssl:openssl
 )
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
@@ -23,7 +24,19 @@ say() { printf 'dev.sh: %s\n' "$*" >&2; }
 setup_python() {
   if [[ ! -x $VENV/bin/python ]]; then
     say "creating the virtualenv in $VENV"
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV"; then
+      rm -rf "$VENV"
+      # Debian's own Python keeps venv in a package of its own.
+      if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        say "installing Debian's python3-venv"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$VENV"
+      else
+        say "python3 cannot create a virtualenv: install python3-venv (Debian, Ubuntu), then run this again"
+        exit 1
+      fi
+    fi
   fi
   # Reinstall only when the project's metadata changed since the last install.
   if [[ ! -f $VENV/.installed || pyproject.toml -nt $VENV/.installed ]]; then

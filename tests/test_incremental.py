@@ -79,3 +79,42 @@ def test_parallel_output_is_identical_to_serial(
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
     bad = umrunbook(["render", "--jobs", "0", "--out", str(tmp_path / "x")])
     assert bad.returncode == 2 and "--jobs 0: give 1 or more" in bad.stderr
+
+
+def test_a_terminal_gets_a_progress_bar_instead_of_lines(tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXED_EPOCH, need
+
+    need("script")  # util-linux: runs the command on a pseudo-terminal
+    command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "umrunbook",
+            "render",
+            "--format",
+            "md",
+            "--out",
+            str(tmp_path / "pkg"),
+        ]
+    )
+    result = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SOURCE_DATE_EPOCH": FIXED_EPOCH,
+            "TERM": "xterm",
+            "COLUMNS": "100",
+        },
+    )
+    assert result.returncode == 0, result.stdout
+    assert "Rendering" in result.stdout and "100%" in result.stdout
+    assert "um-ams-02: rendered" not in result.stdout  # the plain lines are for logs
+    assert "Wrote " in result.stdout
