@@ -434,7 +434,7 @@ def csp_hash(text: str) -> str:
 
 def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:
     """(title, url, inline SVG) of each video reference: printed, since paper has no links."""
-    import segno
+    from umrunbook.qrcodes import qr_svg
 
     codes: list[tuple[str, str, Markup]] = []
     seen: set[str] = set()
@@ -442,10 +442,7 @@ def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:
         for ref in hop.procedure.references.values():
             if ref.kind == "video" and ref.url and ref.url not in seen:
                 seen.add(ref.url)
-                svg = segno.make(ref.url, error="m").svg_inline(
-                    scale=3, dark="#000", light="#fff", omitsize=True
-                )
-                codes.append((ref.title, ref.url, Markup(svg)))
+                codes.append((ref.title, ref.url, Markup(qr_svg(ref.url, 3, omit_size=True))))
     return codes
 
 

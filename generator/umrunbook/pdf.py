@@ -33,21 +33,15 @@ def template_bytes() -> bytes:
 
 
 def qr_svgs(plan: Plan) -> list[str]:
+    from umrunbook.qrcodes import qr_svg
+
     """The QR code of each video reference, in the order the template meets them."""
     return [
-        qr_svg(ref.url)
+        qr_svg(ref.url, 4)
         for hop in plan.hops
         for ref in hop.procedure.references.values()
         if ref.url and ref.kind == "video"
     ]
-
-
-@cache
-def qr_svg(url: str) -> str:
-    """A URL's QR code as SVG: the catalogue's few URLs recur in every runbook of a fleet."""
-    import segno
-
-    return str(segno.make(url, error="m").svg_inline(scale=4, dark="#000000", light="#ffffff"))
 
 
 def typst_inputs(
