@@ -282,6 +282,18 @@ def winscp_tokens(line: str) -> list[str]:
     return tokens
 
 
+def assert_documented(commands: list[list[str]], switches: dict[str, set[str]]) -> None:
+    """Every command, switch and option value is one WinSCP documents."""
+    for command in commands:
+        name, *params = command
+        assert name in switches, command
+        for param in params:
+            if param.startswith("-"):
+                assert param.split("=", 1)[0] in switches[name], command
+        if name == "option":
+            assert params[1] in OPTIONS[params[0]], command
+
+
 def winscp_commands(script: str) -> list[list[str]]:
     lines = script.split("\r\n")
     return [winscp_tokens(line) for line in lines if line.strip() and not line.startswith("#")]
@@ -308,14 +320,7 @@ def test_winscp_script_follows_the_documented_syntax(protocol: str, tmp_path: Pa
     plan = dataclasses.replace(plan, transfer=dataclasses.replace(plan.transfer, protocol=protocol))
     script = text(transfer_files(plan), "um-fra-01/transfer/winscp-upload.txt")
     commands = winscp_commands(script)
-    for command in commands:
-        name, *params = command
-        assert name in WINSCP_SWITCHES, command
-        for param in params:
-            if param.startswith("-"):
-                assert param.split("=", 1)[0] in WINSCP_SWITCHES[name], command
-        if name == "option":
-            assert params[1] in OPTIONS[params[0]], command
+    assert_documented(commands, WINSCP_SWITCHES)
 
     names = [c[0] for c in commands]
     assert names[-1] == "exit"

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 
 from tests.conftest import need, need_root, umrunbook
 from tests.sshd import Server, running_agent, running_sshd
-from tests.test_transfer import OPTIONS, WINSCP_SWITCHES, winscp_commands
+from tests.test_transfer import WINSCP_SWITCHES, assert_documented, winscp_commands
 from tests.test_transfer_sshd import run_upload, sha256, write_bundle
 from umrunbook.catalogue import load_catalogue
 from umrunbook.inventory import parse_inventory
@@ -225,14 +225,7 @@ def test_iso_winscp_script_follows_the_documented_syntax(protocol: str, tmp_path
     plan = dataclasses.replace(plan, transfer=dataclasses.replace(plan.transfer, protocol=protocol))
     script = text(transfer_files(plan), f"{HOP2}/winscp-upload.txt")
     commands = winscp_commands(script)
-    for command in commands:
-        name, *params = command
-        assert name in ISO_SWITCHES, command
-        for param in params:
-            if param.startswith("-"):
-                assert param.split("=", 1)[0] in ISO_SWITCHES[name], command
-        if name == "option":
-            assert params[1] in OPTIONS[params[0]], command
+    assert_documented(commands, ISO_SWITCHES)
     names = [c[0] for c in commands]
     opening = names.index("open")
     assert commands[opening - 2] == ["option", "batch", "off"]
