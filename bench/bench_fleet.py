@@ -27,13 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_markdown import generated_inventory
-from umrunbook.catalogue import load_catalogue
-from umrunbook.html import render_html
-from umrunbook.inventory import load_inventory
-from umrunbook.markdown import render_markdown
-from umrunbook.package import RenderOptions, default_jobs, render_fleet
-from umrunbook.pdf import compile_pdf, render_pdf, typst_inputs
-from umrunbook.planning import plan_fleet
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.faces.html import render_html
+from umrunbook.faces.markdown import render_markdown
+from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
+from umrunbook.inventory.load import load_inventory
+from umrunbook.package.build import RenderOptions, default_jobs, render_fleet
+from umrunbook.planning.bind import plan_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = RenderOptions()
@@ -98,8 +98,8 @@ def agent_checksum(folder: Path) -> tuple[float, float, float] | None:
     on the 1 GB bundle less its preflight on the small one: the other checks cost the same
     either way, so the difference is the time the agent spends on the bundle's SHA-256.
     """
-    from umrunbook.agentfile import build_agent
-    from umrunbook.simulator import INSTALL_DIR, SimulatedAppliance, SimulatorUnavailable
+    from umrunbook.planning.agent_file import build_agent
+    from umrunbook.rehearsal.simulator import INSTALL_DIR, SimulatedAppliance, SimulatorUnavailable
 
     try:
         app = SimulatedAppliance.create(folder / "sim")

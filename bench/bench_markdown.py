@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from umrunbook.catalogue import load_catalogue
-from umrunbook.example import example_inventory
-from umrunbook.inventory import load_inventory
-from umrunbook.markdown import render_markdown
-from umrunbook.package import RenderOptions, render_fleet
-from umrunbook.planning import plan_fleet
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.faces.markdown import render_markdown
+from umrunbook.inventory.example import example_inventory
+from umrunbook.inventory.load import load_inventory
+from umrunbook.package.build import RenderOptions, render_fleet
+from umrunbook.planning.bind import plan_fleet
 
 T = TypeVar("T")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y"

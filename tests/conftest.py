@@ -54,7 +54,7 @@ def umrunbook(
 @pytest.fixture
 def example_inventory_file(tmp_path: Path) -> Path:
     """The example inventory written by `umrunbook init` into a temporary folder."""
-    from umrunbook.example import example_text
+    from umrunbook.inventory.example import example_text
 
     path = tmp_path / "inventory.yaml"
     path.write_text(example_text(), encoding="utf-8")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.agent.helpers import iso_manifest_for, manifest_for
 from tests.conftest import need
-from umrunbook.agentfile import (
+from umrunbook.planning.agent_file import (
     MANIFEST_KEYS,
     agent_source,
     build_agent,
@@ -21,7 +21,7 @@ from umrunbook.agentfile import (
 )
 
 SHA = "ab" * 32
-SIMULATOR = Path(str(resources.files("umrunbook.simulator")))
+SIMULATOR = Path(str(resources.files("umrunbook.rehearsal.simulator")))
 
 
 def test_manifest_block_holds_every_key_in_order() -> None:
@@ -193,10 +193,10 @@ def test_manifest_for_an_iso_procedure() -> None:
     """The generator's manifest for an ISO hop (4.3's catalogue entry turned into an ISO one)."""
     from dataclasses import replace
 
-    from umrunbook.agentmanifest import manifest_for as generator_manifest
-    from umrunbook.catalogue import BundleFile, load_catalogue
-    from umrunbook.example import example_inventory
-    from umrunbook.plan import BundleItem
+    from umrunbook.catalogue.procedure import BundleFile, load_catalogue
+    from umrunbook.inventory.example import example_inventory
+    from umrunbook.planning.agent_manifest import manifest_for as generator_manifest
+    from umrunbook.planning.plan import BundleItem
 
     base = load_catalogue().get("4.3")
     assert base is not None

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.agent.helpers import make_rig, upgraded_and_rebooted
-from umrunbook.agentfile import verify_evidence_digest
-from umrunbook.simulator import ApplianceSpec
+from umrunbook.planning.agent_file import verify_evidence_digest
+from umrunbook.rehearsal.simulator import ApplianceSpec
 
 
 def test_wrong_host(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.agent.helpers import make_rig, upgraded_and_rebooted
-from umrunbook.agentfile import verify_evidence_digest
-from umrunbook.simulator import AGENT_PATH, ApplianceSpec
+from umrunbook.planning.agent_file import verify_evidence_digest
+from umrunbook.rehearsal.simulator import AGENT_PATH, ApplianceSpec
 
 
 def test_happy_path_43_with_reboot(tmp_path: Path) -> None:

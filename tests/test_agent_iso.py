@@ -16,8 +16,8 @@ from tests.agent.helpers import (
     make_iso_rig,
     make_rig,
 )
-from umrunbook.agentfile import verify_evidence_digest
-from umrunbook.simulator import ApplianceSpec, openssl_keypair, sign_file
+from umrunbook.planning.agent_file import verify_evidence_digest
+from umrunbook.rehearsal.simulator import ApplianceSpec, openssl_keypair, sign_file
 
 ISO = ISO_NAMES["iso"]
 MF = ISO_NAMES["manifest"]

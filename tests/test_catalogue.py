@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from umrunbook.catalogue import CatalogueError, load_catalogue, parse_procedure
+from umrunbook.catalogue.procedure import CatalogueError, load_catalogue, parse_procedure
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()
@@ -100,4 +100,4 @@ def test_an_iso_style_target_can_be_written_as_data() -> None:
 def open_data(name: str) -> str:
     from importlib import resources
 
-    return resources.files("umrunbook.procedures").joinpath(name).read_text("utf-8")
+    return resources.files("umrunbook.catalogue.procedures").joinpath(name).read_text("utf-8")

@@ -20,10 +20,10 @@ from tests.test_html_support import (
     multi_hop_plan,
     parse_html,
 )
-from umrunbook.html import render_html
-from umrunbook.markdown import render_markdown
-from umrunbook.package import RenderOptions
-from umrunbook.plan import Plan
+from umrunbook.faces.html import render_html
+from umrunbook.faces.markdown import render_markdown
+from umrunbook.package.build import RenderOptions
+from umrunbook.planning.plan import Plan
 
 
 def page(plan: Plan) -> str:
@@ -258,7 +258,7 @@ def test_a_route_of_two_upgrades_names_each_hops_boxes() -> None:
 
 
 def test_the_as_executed_page_shows_records_and_nothing_to_tick(plan: Plan) -> None:
-    from umrunbook.evidence import StepRecord
+    from umrunbook.evidence.records import StepRecord
 
     executed = {
         "snapshot": [StepRecord("snapshot", "done", "2026-12-05T22:05:00Z", "JO")],

@@ -16,9 +16,9 @@ from tests.conftest import need, umrunbook
 from tests.test_html_support import NODE_DIR
 from tests.test_ingest import agent_evidence  # noqa: F401  (the fixture: root, the simulator)
 from tests.test_pdf import assert_pdf_carries_the_markdown, run
-from umrunbook.catalogue import load_catalogue
-from umrunbook.example import example_inventory, example_text
-from umrunbook.planning import plan_fleet
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.inventory.example import example_inventory, example_text
+from umrunbook.planning.bind import plan_fleet
 
 SCRIPT = NODE_DIR / "export-evidence.mjs"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")

@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.conftest import FIXED_EPOCH, ROOT, umrunbook
-from umrunbook.catalogue import Reference, load_catalogue
-from umrunbook.example import example_inventory, example_text
-from umrunbook.inventory import parse_inventory
-from umrunbook.plan import Plan
-from umrunbook.planning import plan_fleet
+from umrunbook.catalogue.procedure import Reference, load_catalogue
+from umrunbook.inventory.example import example_inventory, example_text
+from umrunbook.inventory.load import parse_inventory
+from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.plan import Plan
 
 # The date the command line stamps under the tests' SOURCE_DATE_EPOCH, so that plans made here
 # and packages written by `umrunbook render` agree.

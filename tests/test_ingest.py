@@ -12,7 +12,7 @@ import pytest
 from tests.agent.helpers import make_rig, upgraded_and_rebooted
 from tests.conftest import umrunbook
 from tests.test_cli import tree
-from umrunbook.example import example_text
+from umrunbook.inventory.example import example_text
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from umrunbook.errors import InputError
-from umrunbook.example import example_text
-from umrunbook.inventory import load_inventory
+from umrunbook.inventory.example import example_text
+from umrunbook.inventory.load import load_inventory
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y"
 SHA = "ab" * 32

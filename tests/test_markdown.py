@@ -12,10 +12,10 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from tests.conftest import need
-from umrunbook.catalogue import load_catalogue
-from umrunbook.example import example_inventory
-from umrunbook.markdown import render_markdown
-from umrunbook.planning import plan_fleet
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.faces.markdown import render_markdown
+from umrunbook.inventory.example import example_inventory
+from umrunbook.planning.bind import plan_fleet
 
 GOLDEN = Path(__file__).parent / "golden" / "um-ams-01.runbook.md"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from umrunbook.errors import OutputError
-from umrunbook.output import write_package_atomically
+from umrunbook.package.write import write_package_atomically
 
 
 def test_new_package_and_replacement(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ from tests.test_html_support import (
     multi_hop_plan,
     render_package,
 )
-from umrunbook.markdown import render_markdown, when_utc
-from umrunbook.package import RenderOptions
-from umrunbook.pdf import compile_pdf, render_pdf, typst_inputs
-from umrunbook.plan import Plan
+from umrunbook.faces.markdown import render_markdown, when_utc
+from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
+from umrunbook.package.build import RenderOptions
+from umrunbook.planning.plan import Plan
 
 POPPLER = ("pdfinfo", "pdftotext", "pdffonts")
 ENGINE_FONTS = r"[A-Z]{6}\+(LibertinusSerif-(Regular|Bold)|DejaVuSansMono)\S*"
@@ -259,7 +259,7 @@ def test_the_plan_goes_in_as_json_data_never_as_markup(plan: Plan) -> None:
 def test_same_bytes_for_the_same_plan_and_no_typst_warning(plan: Plan) -> None:
     import typst
 
-    from umrunbook.pdf import template_bytes
+    from umrunbook.faces.pdf import template_bytes
 
     first = render_pdf(plan, "", RenderOptions())
     assert first == render_pdf(plan, "", RenderOptions())
@@ -277,8 +277,8 @@ def test_same_bytes_for_the_same_plan_and_no_typst_warning(plan: Plan) -> None:
 
 def test_heavy_engines_load_only_when_a_document_is_made(tmp_path: Path) -> None:
     code = (
-        "import sys, umrunbook.cli, umrunbook.package, umrunbook.html, umrunbook.pdf, "
-        "umrunbook.plandata\n"
+        "import sys, umrunbook.cli, umrunbook.package.build, umrunbook.faces.html, "
+        "umrunbook.faces.pdf, umrunbook.faces.pdf_data\n"
         "heavy = [m for m in ('typst', 'markdown_it', 'segno') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -305,7 +305,7 @@ def test_the_as_executed_pdf_carries_the_as_executed_markdown(plan: Plan, tmp_pa
     """Records on steps, prerequisites, certificates, backout and cleanup, as the Markdown has
     them (the round trip through the browser and the agent is in test_html_evidence.py)."""
     need(*POPPLER)
-    from umrunbook.evidence import StepRecord
+    from umrunbook.evidence.records import StepRecord
 
     server = plan.appliance.metered_servers[0]
     title = "Take a snapshot of the appliance"

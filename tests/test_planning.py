@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from umrunbook.catalogue import load_catalogue
+from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.errors import InputError
-from umrunbook.example import example_inventory
-from umrunbook.inventory import load_inventory
-from umrunbook.plan import NOTHING_TO_DO, PLANNED
-from umrunbook.planning import find_route, plan_fleet
+from umrunbook.inventory.example import example_inventory
+from umrunbook.inventory.load import load_inventory
+from umrunbook.planning.bind import find_route, plan_fleet
+from umrunbook.planning.plan import NOTHING_TO_DO, PLANNED
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.agent.helpers import iso_manifest_for, manifest_for, require_simulator
 from tests.conftest import need
-from umrunbook.rehearse import RehearsalUnavailable, rehearse, spec_for
+from umrunbook.rehearsal.rehearse import RehearsalUnavailable, rehearse, spec_for
 
 PACKAGE_SHA = "9f" * 32
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import umrunbook
-from umrunbook.catalogue import load_catalogue
+from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.errors import InputError
-from umrunbook.inventory import load_inventory
-from umrunbook.plan import Plan
-from umrunbook.planning import find_route, plan_fleet
-from umrunbook.ticket import ticket_fields
+from umrunbook.faces.ticket import ticket_fields
+from umrunbook.inventory.load import load_inventory
+from umrunbook.planning.bind import find_route, plan_fleet
+from umrunbook.planning.plan import Plan
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()
@@ -222,8 +222,8 @@ def test_the_ticket_says_until_when_the_snapshot_may_be_used(tmp_path: Path) -> 
 
 
 def test_as_executed_records_show_under_their_own_upgrade(tmp_path: Path) -> None:
-    from umrunbook.evidence import StepRecord
-    from umrunbook.markdown import render_markdown
+    from umrunbook.evidence.records import StepRecord
+    from umrunbook.faces.markdown import render_markdown
 
     plan = route_plans(tmp_path)[0]
     executed = {

@@ -12,7 +12,7 @@ import pytest
 
 from tests.agent.helpers import require_simulator
 from tests.conftest import need
-from umrunbook.simulator import (
+from umrunbook.rehearsal.simulator import (
     INSTALL_DIR,
     ApplianceSpec,
     SimulatedAppliance,

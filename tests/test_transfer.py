@@ -22,11 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
-from umrunbook.catalogue import load_catalogue
-from umrunbook.example import example_inventory
-from umrunbook.plan import Plan
-from umrunbook.planning import plan_fleet
-from umrunbook.transfer import (
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.faces.transfer import (
     Quoted,
     cmd_value,
     known_hosts_host,
@@ -38,6 +35,9 @@ from umrunbook.transfer import (
     winscp_quote,
     winscp_session_url,
 )
+from umrunbook.inventory.example import example_inventory
+from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.plan import Plan
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y"
@@ -183,7 +183,7 @@ def test_windows_path_default_only_when_it_can_be_written_safely() -> None:
 
 
 def test_a_value_that_skips_the_quoting_filters_is_an_error() -> None:
-    from umrunbook.transfer import _environment
+    from umrunbook.faces.transfer import _environment
 
     template = _environment().from_string("x={{ value }}")
     with pytest.raises(TypeError, match="unquoted"):

@@ -25,12 +25,12 @@ from tests.conftest import need, need_root, umrunbook
 from tests.sshd import Server, running_agent, running_sshd
 from tests.test_transfer import WINSCP_SWITCHES, assert_documented, winscp_commands
 from tests.test_transfer_sshd import run_upload, sha256, write_bundle
-from umrunbook.catalogue import load_catalogue
-from umrunbook.inventory import parse_inventory
-from umrunbook.markdown import render_markdown
-from umrunbook.plan import Plan
-from umrunbook.planning import plan_fleet
-from umrunbook.transfer import transfer_files, uploads, windows_folder
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.faces.markdown import render_markdown
+from umrunbook.faces.transfer import transfer_files, uploads, windows_folder
+from umrunbook.inventory.load import parse_inventory
+from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.plan import Plan
 
 NAME = "um-loop-01"
 AGENT = "um-upgrade-agent.sh"

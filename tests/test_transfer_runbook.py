@@ -7,8 +7,8 @@ import dataclasses
 from markdown_it import MarkdownIt
 
 from tests.test_transfer import example_plan, with_appliance, with_local_path
-from umrunbook.markdown import render_markdown
-from umrunbook.plan import Plan
+from umrunbook.faces.markdown import render_markdown
+from umrunbook.planning.plan import Plan
 
 
 def section(plan: Plan) -> str:

@@ -19,8 +19,8 @@ from umrunbook import __version__
 from umrunbook.errors import InputError, UserError
 
 if TYPE_CHECKING:
-    from umrunbook.evidence import Evidence
-    from umrunbook.model import Inventory
+    from umrunbook.evidence.records import Evidence
+    from umrunbook.inventory.model import Inventory
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -96,7 +96,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example inventory (valid as written; REPLACE marks example values)."""
-    from umrunbook.example import example_text
+    from umrunbook.inventory.example import example_text
 
     if path.exists() and not force:
         raise UserError(
@@ -116,9 +116,9 @@ def check(
     inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).", readable=False)],
 ) -> None:
     """Validate an inventory; every problem is printed as FILE:LINE: FIELD: message."""
-    from umrunbook.catalogue import load_catalogue
-    from umrunbook.inventory import load_inventory
-    from umrunbook.planning import plan_fleet
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.inventory.load import load_inventory
+    from umrunbook.planning.bind import plan_fleet
 
     loaded = load_inventory(inventory)
     plans = plan_fleet(loaded, load_catalogue())
@@ -130,7 +130,7 @@ def check(
     width = max(len(p.appliance.name) for p in plans)
     for plan in plans:
         typer.echo(f"  {plan.appliance.name:<{width}}  {plan.route_text:<16}  {plan.state}")
-    from umrunbook.ticket import timing
+    from umrunbook.faces.ticket import timing
 
     when = timing(plans, loaded.change)
     if not when.fits:
@@ -152,11 +152,11 @@ def ticket(
     """Print the change request's fields: plans, window, risk and the affected items."""
     import json
 
-    from umrunbook.catalogue import load_catalogue
-    from umrunbook.inventory import load_inventory
-    from umrunbook.package import select
-    from umrunbook.planning import plan_fleet
-    from umrunbook.ticket import render_text, ticket_fields, timing
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.faces.ticket import render_text, ticket_fields, timing
+    from umrunbook.inventory.load import load_inventory
+    from umrunbook.package.build import select
+    from umrunbook.planning.bind import plan_fleet
 
     if output not in ("text", "json"):
         raise UserError(f"--format {output!r}: choose text or json")
@@ -188,11 +188,11 @@ def rehearse(
     Runs on this workstation (Linux, as root) in a private mount namespace: nothing on the
     machine is touched, and the real appliance is never contacted.
     """
-    from umrunbook.catalogue import load_catalogue
-    from umrunbook.package import select
-    from umrunbook.planning import plan_fleet
-    from umrunbook.rehearse import RehearsalUnavailable
-    from umrunbook.rehearse import rehearse as run_rehearsal
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.package.build import select
+    from umrunbook.planning.bind import plan_fleet
+    from umrunbook.rehearsal.rehearse import RehearsalUnavailable
+    from umrunbook.rehearsal.rehearse import rehearse as run_rehearsal
 
     plans = select(plan_fleet(_load(inventory), load_catalogue()), [name])
     plan = plans[0]
@@ -236,8 +236,8 @@ def ingest(
     With --inventory and --out, DIR/<name>/as-executed.md, .html and .pdf are written beside
     the planned runbooks and the fleet index is updated.
     """
-    from umrunbook.evidence import EvidenceError, load_evidence
-    from umrunbook.ingest import fleet_table
+    from umrunbook.evidence.ingest import fleet_table
+    from umrunbook.evidence.records import EvidenceError, load_evidence
 
     if (inventory is None) != (out is None):
         raise UserError("--inventory and --out go together: the as-executed runbooks need both")
@@ -263,11 +263,11 @@ def ingest(
 def _write_as_executed(
     inventory: Path, out: Path, evidence: list[Evidence], formats: str, paper: str
 ) -> int:
-    from umrunbook.catalogue import load_catalogue
-    from umrunbook.ingest import as_executed_files, group, mismatch
-    from umrunbook.inventory import load_inventory
-    from umrunbook.package import update_package
-    from umrunbook.planning import plan_fleet
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.evidence.ingest import as_executed_files, group, mismatch
+    from umrunbook.inventory.load import load_inventory
+    from umrunbook.package.build import update_package
+    from umrunbook.planning.bind import plan_fleet
 
     chosen = _formats(formats)
     _paper(paper)
@@ -294,7 +294,7 @@ def _write_as_executed(
 
 
 def _formats(formats: str) -> tuple[str, ...]:
-    from umrunbook.package import FORMATS
+    from umrunbook.package.build import FORMATS
 
     chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
     if not chosen or any(f not in FORMATS for f in chosen):
@@ -306,7 +306,7 @@ def _formats(formats: str) -> tuple[str, ...]:
 
 
 def _paper(paper: str) -> str:
-    from umrunbook.package import PAPERS
+    from umrunbook.package.build import PAPERS
 
     if paper.lower() not in PAPERS:
         raise UserError(f"--paper {paper!r}: choose a4 or letter")
@@ -317,8 +317,8 @@ def _paper(paper: str) -> str:
 @_handle_errors
 def paths() -> None:
     """List the supported upgrade paths, and the routes of several hops they make."""
-    from umrunbook.catalogue import load_catalogue
-    from umrunbook.planning import find_route
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.planning.bind import find_route
     from umrunbook.versions import Version
 
     catalogue = load_catalogue()
@@ -375,8 +375,8 @@ def render(
     Appliances whose inventory entry, templates and generator version are unchanged since
     the package in --out was written are kept as they are; --force renders them all.
     """
-    from umrunbook.catalogue import load_catalogue
-    from umrunbook.package import RenderOptions, default_jobs, render_fleet
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.package.build import RenderOptions, default_jobs, render_fleet
 
     chosen = _formats(formats)
     _paper(paper)
@@ -419,10 +419,10 @@ def _progress_display(total: int) -> Iterator[Callable[[str, str], None]]:
 
 def _load(inventory: Path | None) -> Inventory:
     if inventory is None:
-        from umrunbook.example import example_inventory
+        from umrunbook.inventory.example import example_inventory
 
         return example_inventory()
-    from umrunbook.inventory import load_inventory
+    from umrunbook.inventory.load import load_inventory
 
     return load_inventory(inventory)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need, need_root
-from umrunbook.agentfile import build_agent
-from umrunbook.simulator import (
+from umrunbook.planning.agent_file import build_agent
+from umrunbook.rehearsal.simulator import (
     STATE_DIR,
     ApplianceSpec,
     IsoBundle,

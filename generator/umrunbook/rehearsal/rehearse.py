@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from umrunbook.agentfile import AGENT_FILE_NAME, build_agent
-from umrunbook.simulator import (
+from umrunbook.planning.agent_file import AGENT_FILE_NAME, build_agent
+from umrunbook.rehearsal.simulator import (
     AGENT_PATH,
     BACKUP_DIR,
     BUNDLE_FILE,

@@ -16,10 +16,10 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
-from umrunbook.evidence import StepRecord
-from umrunbook.humanize import duration
-from umrunbook.plan import Plan, Text
-from umrunbook.templating import text_environment
+from umrunbook.evidence.records import StepRecord
+from umrunbook.faces.humanize import duration
+from umrunbook.faces.templating import text_environment
+from umrunbook.planning.plan import Plan, Text
 
 # Characters that open or close Markdown constructs inline (GitHub also renders $...$ as math);
 # a backslash before ASCII punctuation is always taken literally by CommonMark and GFM.

@@ -177,7 +177,7 @@ class Catalogue:
 @cache
 def load_catalogue() -> Catalogue:
     """Every procedure shipped in the package, ordered by target version."""
-    folder = resources.files("umrunbook.procedures")
+    folder = resources.files("umrunbook.catalogue.procedures")
     procedures = []
     for entry in folder.iterdir():
         if entry.name.endswith(".yaml"):

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from umrunbook.hostkeys import HostKey
+from umrunbook.inventory.hostkeys import HostKey
 from umrunbook.versions import Version
 
 

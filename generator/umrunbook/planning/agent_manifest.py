@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from umrunbook.agentfile import MANIFEST_VERSION
-from umrunbook.catalogue import Procedure
-from umrunbook.model import Appliance, Inventory
-from umrunbook.plan import BundleItem
+from umrunbook.catalogue.procedure import Procedure
+from umrunbook.inventory.model import Appliance, Inventory
+from umrunbook.planning.agent_file import MANIFEST_VERSION
+from umrunbook.planning.plan import BundleItem
 
 STATE_DIR = "/var/lib/um-upgrade-agent"
 

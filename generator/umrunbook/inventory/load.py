@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from umrunbook import fields
 from umrunbook.errors import InputError, Problem
-from umrunbook.fields import Invalid
-from umrunbook.model import (
+from umrunbook.inventory import fields
+from umrunbook.inventory.fields import Invalid
+from umrunbook.inventory.model import (
     Appliance,
     BundleSpec,
     Change,
@@ -28,7 +28,7 @@ from umrunbook.model import (
     Upgrade,
     Window,
 )
-from umrunbook.yamlsource import Map, Node, Scalar, Seq, YamlError, parse_yaml
+from umrunbook.inventory.yamlsource import Map, Node, Scalar, Seq, YamlError, parse_yaml
 
 APPLIANCE_KEYS = (
     "name",

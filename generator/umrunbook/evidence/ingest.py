@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from umrunbook.evidence import AgentEvidence, Evidence, ManualEvidence, StepRecord
-from umrunbook.humanize import duration
-from umrunbook.plan import Plan
+from umrunbook.evidence.records import AgentEvidence, Evidence, ManualEvidence, StepRecord
+from umrunbook.faces.humanize import duration
+from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
-    from umrunbook.package import RenderOptions
+    from umrunbook.package.build import RenderOptions
 
 COLUMNS = (
     "appliance",
@@ -133,14 +133,14 @@ class ExecutedRenderer(Protocol):
 def executed_renderer(fmt: str) -> ExecutedRenderer:
     """The renderer of a format for the as-executed runbook: the HTML follows the Markdown,
     the PDF is made from the plan, so it is given the records themselves."""
-    from umrunbook.package import document_renderer
+    from umrunbook.package.build import document_renderer
 
     document_renderer(fmt)  # a format this build lacks is the same clear error
     if fmt == "html":
-        from umrunbook.html import render_html
+        from umrunbook.faces.html import render_html
 
         return render_html
-    from umrunbook.pdf import render_pdf
+    from umrunbook.faces.pdf import render_pdf
 
     return render_pdf
 
@@ -149,8 +149,8 @@ def as_executed_files(
     plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
 ) -> dict[str, bytes]:
     """The as-executed runbooks of every appliance with evidence, keyed by package path."""
-    from umrunbook.markdown import render_markdown
-    from umrunbook.package import RenderOptions
+    from umrunbook.faces.markdown import render_markdown
+    from umrunbook.package.build import RenderOptions
 
     options = RenderOptions(formats=tuple(formats), paper=paper)
     files: dict[str, bytes] = {}

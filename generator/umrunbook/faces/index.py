@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from umrunbook.plan import NO_PATH, NOTHING_TO_DO, PLANNED, Plan
-from umrunbook.templating import read_template
+from umrunbook.faces.templating import read_template
+from umrunbook.planning.plan import NO_PATH, NOTHING_TO_DO, PLANNED, Plan
 
 DOCUMENTS = (
     ("runbook.html", "Runbook (HTML)"),
@@ -71,10 +71,10 @@ def render_index(plans: Sequence[Plan], files: dict[str, bytes]) -> bytes:
     from jinja2 import Environment, StrictUndefined
     from markupsafe import Markup
 
-    from umrunbook.html import csp_hash
-    from umrunbook.humanize import duration
-    from umrunbook.markdown import when, when_utc
-    from umrunbook.templating import template_loader
+    from umrunbook.faces.html import csp_hash
+    from umrunbook.faces.humanize import duration
+    from umrunbook.faces.markdown import when, when_utc
+    from umrunbook.faces.templating import template_loader
 
     env = Environment(
         loader=template_loader(),

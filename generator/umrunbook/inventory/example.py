@@ -5,14 +5,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from umrunbook.inventory import parse_inventory
-from umrunbook.model import Inventory
+from umrunbook.inventory.load import parse_inventory
+from umrunbook.inventory.model import Inventory
 
 EXAMPLE_NAME = "inventory.yaml"
 
 
 def example_text() -> str:
-    return resources.files("umrunbook.examples").joinpath(EXAMPLE_NAME).read_text("utf-8")
+    return resources.files("umrunbook.inventory.examples").joinpath(EXAMPLE_NAME).read_text("utf-8")
 
 
 def example_inventory() -> Inventory:

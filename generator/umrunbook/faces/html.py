@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup, escape
 
-from umrunbook.catalogue import PLACES
-from umrunbook.plan import Plan
-from umrunbook.templating import read_template, template_loader
+from umrunbook.catalogue.procedure import PLACES
+from umrunbook.faces.templating import read_template, template_loader
+from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
     from markdown_it.utils import EnvType, OptionsDict
 
-    from umrunbook.evidence import StepRecord
-    from umrunbook.package import RenderOptions
+    from umrunbook.evidence.records import StepRecord
+    from umrunbook.package.build import RenderOptions
 
 WHERE_KEYS = {label: key for key, label in PLACES.items()}
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
@@ -434,7 +434,7 @@ def csp_hash(text: str) -> str:
 
 def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:
     """(title, url, inline SVG) of each video reference: printed, since paper has no links."""
-    from umrunbook.qrcodes import qr_svg
+    from umrunbook.faces.qrcodes import qr_svg
 
     codes: list[tuple[str, str, Markup]] = []
     seen: set[str] = set()

@@ -13,11 +13,11 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final
 
-from umrunbook.plan import Plan
+from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
-    from umrunbook.evidence import StepRecord
-    from umrunbook.package import RenderOptions
+    from umrunbook.evidence.records import StepRecord
+    from umrunbook.package.build import RenderOptions
 
 TEMPLATE = "runbook.typ"
 PDF_STANDARD: Final = "a-2b"
@@ -33,7 +33,7 @@ def template_bytes() -> bytes:
 
 
 def qr_svgs(plan: Plan) -> list[str]:
-    from umrunbook.qrcodes import qr_svg
+    from umrunbook.faces.qrcodes import qr_svg
 
     """The QR code of each video reference, in the order the template meets them."""
     return [
@@ -51,8 +51,8 @@ def typst_inputs(
     executed: Mapping[str, Sequence[StepRecord]] | None = None,
     executed_from: Sequence[str] = (),
 ) -> dict[str, str]:
-    from umrunbook.markdown import render_markdown
-    from umrunbook.plandata import plan_json
+    from umrunbook.faces.markdown import render_markdown
+    from umrunbook.faces.pdf_data import plan_json
 
     text = markdown_text or render_markdown(plan, executed, executed_from)
     inputs = {"plan": plan_json(plan, text, executed, executed_from), "paper": paper}

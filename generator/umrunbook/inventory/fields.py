@@ -6,7 +6,7 @@ import ipaddress
 import re
 from datetime import datetime
 
-from umrunbook.hostkeys import HostKey
+from umrunbook.inventory.hostkeys import HostKey
 from umrunbook.versions import Version
 
 

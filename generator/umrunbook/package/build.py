@@ -17,13 +17,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from umrunbook.catalogue import Catalogue
+from umrunbook.catalogue.procedure import Catalogue
 from umrunbook.errors import UserError
-from umrunbook.fingerprint import plan_fingerprint
-from umrunbook.model import Inventory
-from umrunbook.output import write_package_atomically
-from umrunbook.plan import PLANNED, Plan
-from umrunbook.planning import plan_fleet
+from umrunbook.inventory.model import Inventory
+from umrunbook.package.fingerprint import plan_fingerprint
+from umrunbook.package.write import write_package_atomically
+from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.plan import PLANNED, Plan
 
 FORMATS = ("md", "html", "pdf")
 PAPERS = ("a4", "letter")
@@ -74,7 +74,7 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
     """The files of one appliance, keyed by their path inside the package."""
     if plan.state != PLANNED:
         return {}
-    from umrunbook.markdown import render_markdown
+    from umrunbook.faces.markdown import render_markdown
 
     name = plan.appliance.name
     files: dict[str, bytes] = {}
@@ -94,10 +94,10 @@ def document_renderer(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
     """The renderer of one document format, imported only when that format is asked for."""
     try:
         if fmt == "html":
-            from umrunbook.html import render_html
+            from umrunbook.faces.html import render_html
 
             return render_html
-        from umrunbook.pdf import render_pdf
+        from umrunbook.faces.pdf import render_pdf
 
         return render_pdf
     except ImportError:
@@ -110,7 +110,7 @@ def document_renderer(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
 def _transfer_files(plan: Plan) -> dict[str, bytes]:
     """WinSCP and OpenSSH files for the appliance, keyed by path inside the package."""
     try:
-        from umrunbook.transfer import transfer_files
+        from umrunbook.faces.transfer import transfer_files
     except ImportError:
         return {}
     return transfer_files(plan)
@@ -118,7 +118,7 @@ def _transfer_files(plan: Plan) -> dict[str, bytes]:
 
 def _fleet_index(plans: Sequence[Plan], files: dict[str, bytes]) -> dict[str, bytes]:
     try:
-        from umrunbook.index import render_index
+        from umrunbook.faces.index import render_index
     except ImportError:
         return {}
     return {"index.html": render_index(plans, files)}
@@ -213,7 +213,7 @@ def render_fleet(
 def update_package(out_dir: Path, plans: Sequence[Plan], files: dict[str, bytes]) -> None:
     """Add or replace files in an existing package (as-executed runbooks), with the fleet
     index written again; everything else is carried over as it is."""
-    from umrunbook.output import MARKER
+    from umrunbook.package.write import MARKER
 
     if not (out_dir / MARKER).is_file():
         raise UserError(

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from umrunbook.agentfile import EVIDENCE_SCHEMA, verify_evidence_digest
+from umrunbook.planning.agent_file import EVIDENCE_SCHEMA, verify_evidence_digest
 
 MANUAL_SCHEMA = "umrunbook-manual-steps/1"
 MAX_BYTES = 16 * 1024 * 1024

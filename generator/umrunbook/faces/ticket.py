@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from umrunbook.humanize import duration
-from umrunbook.model import Change
-from umrunbook.plan import PLANNED, Plan
+from umrunbook.faces.humanize import duration
+from umrunbook.inventory.model import Change
+from umrunbook.planning.plan import PLANNED, Plan
 
 FIELDS = (
     ("short_description", "Short description"),

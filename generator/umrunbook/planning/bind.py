@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from umrunbook import __version__
-from umrunbook.agentmanifest import STATE_DIR, manifest_for
-from umrunbook.catalogue import (
+from umrunbook.catalogue.procedure import (
     PLACEHOLDER,
     PLACES,
     Catalogue,
@@ -25,8 +24,9 @@ from umrunbook.catalogue import (
     Step,
 )
 from umrunbook.errors import InputError, Problem
-from umrunbook.model import Appliance, BundleSpec, Inventory
-from umrunbook.plan import (
+from umrunbook.inventory.model import Appliance, BundleSpec, Inventory
+from umrunbook.planning.agent_manifest import STATE_DIR, manifest_for
+from umrunbook.planning.plan import (
     NOTHING_TO_DO,
     PLANNED,
     AgentFile,
@@ -366,7 +366,7 @@ def _local_path(spec: BundleSpec, name: str, index: int) -> str:
 
 
 def _agent(manifest: Mapping[str, str]) -> AgentFile:
-    from umrunbook.agentfile import build_agent
+    from umrunbook.planning.agent_file import build_agent
 
     text = build_agent(manifest)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

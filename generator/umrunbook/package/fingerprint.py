@@ -15,7 +15,7 @@ from importlib import resources
 from importlib.abc import Traversable
 
 from umrunbook import __version__
-from umrunbook.plan import Plan
+from umrunbook.planning.plan import Plan
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -25,7 +25,12 @@ def packaged_inputs_digest() -> str:
     digest = hashlib.sha256(__version__.encode())
     # The package's own modules too (the renderers), where their source is at hand: a wheel
     # or an editable install. In the single-file binary the version stands for them.
-    for package in ("umrunbook", "umrunbook.templates", "umrunbook.procedures", "umrunbook.agent"):
+    for package in (
+        "umrunbook",
+        "umrunbook.templates",
+        "umrunbook.catalogue.procedures",
+        "umrunbook.agent",
+    ):
         for entry in sorted(_files(resources.files(package)), key=lambda e: e[0]):
             digest.update(entry[0].encode() + b"\0" + entry[1].read_bytes())
     return digest.hexdigest()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from umrunbook.catalogue import Commands, Procedure, Reference
-from umrunbook.model import Appliance, Change, Transfer
+from umrunbook.catalogue.procedure import Commands, Procedure, Reference
+from umrunbook.inventory.model import Appliance, Change, Transfer
 from umrunbook.versions import Version
 
 PLANNED = "planned"

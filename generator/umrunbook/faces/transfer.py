@@ -38,9 +38,9 @@ from functools import cache
 
 from jinja2 import Environment
 
-from umrunbook.hostkeys import HostKey
-from umrunbook.plan import PLANNED, BundleItem, Hop, Plan
-from umrunbook.templating import text_environment
+from umrunbook.faces.templating import text_environment
+from umrunbook.inventory.hostkeys import HostKey
+from umrunbook.planning.plan import PLANNED, BundleItem, Hop, Plan
 
 __all__ = [
     "REMOTE_USER",
