@@ -31,8 +31,8 @@ from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.faces.html import render_html
 from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
+from umrunbook.faces.registry import RenderOptions, default_jobs, render_fleet
 from umrunbook.inventory.load import load_inventory
-from umrunbook.package.build import RenderOptions, default_jobs, render_fleet
 from umrunbook.planning.bind import plan_fleet
 
 ROOT = Path(__file__).resolve().parent.parent

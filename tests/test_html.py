@@ -22,7 +22,7 @@ from tests.test_html_support import (
 )
 from umrunbook.faces.html import render_html
 from umrunbook.faces.markdown import render_markdown
-from umrunbook.package.build import RenderOptions
+from umrunbook.faces.registry import RenderOptions
 from umrunbook.planning.plan import Plan
 
 

@@ -14,7 +14,7 @@ from tests.test_html_support import NODE_DIR, example_plans, render_package
 from umrunbook.evidence.records import StepRecord
 from umrunbook.faces.html import render_html
 from umrunbook.faces.markdown import render_markdown
-from umrunbook.package.build import RenderOptions
+from umrunbook.faces.registry import RenderOptions
 
 VNU = NODE_DIR / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # The checker cannot compute the hashes our Content-Security-Policy allows the inline style and

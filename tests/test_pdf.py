@@ -19,9 +19,10 @@ from tests.test_html_support import (
     multi_hop_plan,
     render_package,
 )
-from umrunbook.faces.markdown import render_markdown, when_utc
+from umrunbook.faces.humanize import when_utc
+from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
-from umrunbook.package.build import RenderOptions
+from umrunbook.faces.registry import RenderOptions
 from umrunbook.planning.plan import Plan
 
 POPPLER = ("pdfinfo", "pdftotext", "pdffonts")
@@ -56,7 +57,7 @@ def a4(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def letter(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("letter") / "runbook.pdf"
-    path.write_bytes(render_pdf(plan, "", RenderOptions(paper="letter")))
+    path.write_bytes(render_pdf(plan, render_markdown(plan), RenderOptions(paper="letter")))
     return path
 
 
@@ -238,7 +239,7 @@ def test_links_are_clickable_and_the_video_has_a_qr_code(plan: Plan, a4: Path) -
     urls = [r.url for r in plan.hops[0].procedure.references.values() if r.url]
     for url in urls:
         assert f"/URI({url})".encode() in data, url
-    inputs = typst_inputs(plan, "a4")
+    inputs = typst_inputs(plan, "a4", render_markdown(plan))
     (qr,) = [v for k, v in inputs.items() if k.startswith("qr-")]
     assert qr.startswith("<svg") and "youtube.com" not in qr  # a picture of the URL, not text
     need("pdftotext")
@@ -248,7 +249,7 @@ def test_links_are_clickable_and_the_video_has_a_qr_code(plan: Plan, a4: Path) -
 def test_the_plan_goes_in_as_json_data_never_as_markup(plan: Plan) -> None:
     import json
 
-    inputs = typst_inputs(plan, "a4")
+    inputs = typst_inputs(plan, "a4", render_markdown(plan))
     data = json.loads(inputs["plan"])
     assert data["appliance"]["notes"] == list(HOSTILE_LINES)
     assert data["appliance"]["ssh_port"] == "22"  # every value a string
@@ -261,9 +262,9 @@ def test_same_bytes_for_the_same_plan_and_no_typst_warning(plan: Plan) -> None:
 
     from umrunbook.faces.pdf import template_bytes
 
-    first = render_pdf(plan, "", RenderOptions())
-    assert first == render_pdf(plan, "", RenderOptions())
-    inputs = typst_inputs(plan, "a4")
+    first = render_pdf(plan, render_markdown(plan), RenderOptions())
+    assert first == render_pdf(plan, render_markdown(plan), RenderOptions())
+    inputs = typst_inputs(plan, "a4", render_markdown(plan))
     _, warnings = typst.compile_with_warnings(
         template_bytes(),
         format="pdf",

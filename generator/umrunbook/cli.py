@@ -11,16 +11,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
 from umrunbook import __version__
 from umrunbook.errors import InputError, UserError
-
-if TYPE_CHECKING:
-    from umrunbook.evidence.records import Evidence
-    from umrunbook.inventory.model import Inventory
+from umrunbook.faces.registry import FORMATS, PAPERS, formats_help
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,6 +33,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+ALL_FORMATS = ",".join(FORMATS)
+PAPER_HELP = f"PDF paper size: {' or '.join(PAPERS)}."
 BUG_REPORT = "this is a defect in umrunbook; please report it with the command you ran"
 
 
@@ -96,17 +95,9 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example inventory (valid as written; REPLACE marks example values)."""
-    from umrunbook.inventory.example import example_text
+    from umrunbook.library import write_example
 
-    if path.exists() and not force:
-        raise UserError(
-            f"{path}: already exists; nothing was written\n"
-            "  hint: choose another path, or add --force to overwrite it"
-        )
-    try:
-        path.write_text(example_text(), encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror}") from None
+    write_example(path, force)
     typer.echo(f"Wrote {path}. Replace the values marked REPLACE, then run: umrunbook check {path}")
 
 
@@ -116,26 +107,13 @@ def check(
     inventory: Annotated[Path, typer.Argument(help="The inventory file (YAML).", readable=False)],
 ) -> None:
     """Validate an inventory; every problem is printed as FILE:LINE: FIELD: message."""
-    from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.inventory.load import load_inventory
-    from umrunbook.planning.bind import plan_fleet
+    from umrunbook.library import check as check_inventory
 
-    loaded = load_inventory(inventory)
-    plans = plan_fleet(loaded, load_catalogue())
-    typer.echo(
-        f"{inventory}: valid: change {loaded.change.ticket}, "
-        f"{len(plans)} appliance{'s' if len(plans) != 1 else ''}, "
-        f"target {loaded.upgrade.target}"
-    )
-    width = max(len(p.appliance.name) for p in plans)
-    for plan in plans:
-        typer.echo(f"  {plan.appliance.name:<{width}}  {plan.route_text:<16}  {plan.state}")
-    from umrunbook.faces.ticket import timing
-
-    when = timing(plans, loaded.change)
-    if not when.fits:
-        line = loaded.lines.get("change.window.end")
-        typer.echo(f"warning: {inventory}:{line}: change.window: {when.warning()}", err=True)
+    report = check_inventory(inventory)
+    for line in report.summary:
+        typer.echo(line)
+    for line in report.warnings:
+        typer.echo(line, err=True)
 
 
 @app.command()
@@ -150,26 +128,9 @@ def ticket(
     ] = "text",
 ) -> None:
     """Print the change request's fields: plans, window, risk and the affected items."""
-    import json
+    from umrunbook.library import ticket as ticket_text
 
-    from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.faces.ticket import render_text, ticket_fields, timing
-    from umrunbook.inventory.load import load_inventory
-    from umrunbook.package.build import select
-    from umrunbook.planning.bind import plan_fleet
-
-    if output not in ("text", "json"):
-        raise UserError(f"--format {output!r}: choose text or json")
-    loaded = load_inventory(inventory)
-    plans = select(plan_fleet(loaded, load_catalogue()), [only] if only else [])
-    try:
-        fields = ticket_fields(plans, loaded.change)
-    except ValueError as exc:
-        raise UserError(f"{inventory}: {exc}") from None
-    if output == "json":
-        typer.echo(json.dumps(fields, indent=2, ensure_ascii=False))
-    else:
-        typer.echo(render_text(fields, timing(plans, loaded.change)), nl=False)
+    typer.echo(ticket_text(inventory, only, output), nl=False)
 
 
 @app.command()
@@ -188,25 +149,9 @@ def rehearse(
     Runs on this workstation (Linux, as root) in a private mount namespace: nothing on the
     machine is touched, and the real appliance is never contacted.
     """
-    from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.package.build import select
-    from umrunbook.planning.bind import plan_fleet
-    from umrunbook.rehearsal.rehearse import RehearsalUnavailable
-    from umrunbook.rehearsal.rehearse import rehearse as run_rehearsal
+    from umrunbook.library import rehearse as run_rehearsal
 
-    plans = select(plan_fleet(_load(inventory), load_catalogue()), [name])
-    plan = plans[0]
-    if not plan.hops:
-        raise UserError(f"{name}: already at {plan.target.short}: there is nothing to rehearse")
-    code = 0
-    for hop in plan.hops:
-        try:
-            code = run_rehearsal(dict(hop.agent.manifest), sys.stdout)
-        except RehearsalUnavailable as exc:
-            raise UserError(str(exc)) from None
-        if code:
-            break
-    raise typer.Exit(code)
+    raise typer.Exit(run_rehearsal(name, inventory, sys.stdout))
 
 
 @app.command()
@@ -226,9 +171,9 @@ def ingest(
         typer.Option("--out", "-o", help="The change package to add as-executed runbooks to."),
     ] = None,
     formats: Annotated[
-        str, typer.Option("--format", help="As-executed formats: md, html, pdf.")
-    ] = "md,html,pdf",
-    paper: Annotated[str, typer.Option("--paper", help="PDF paper size: a4 or letter.")] = "a4",
+        str, typer.Option("--format", help=formats_help("As-executed formats"))
+    ] = ALL_FORMATS,
+    paper: Annotated[str, typer.Option("--paper", help=PAPER_HELP)] = PAPERS[0],
 ) -> None:
     """Read the agents' evidence, print the fleet's state, write as-executed runbooks.
 
@@ -236,23 +181,16 @@ def ingest(
     With --inventory and --out, DIR/<name>/as-executed.md, .html and .pdf are written beside
     the planned runbooks and the fleet index is updated.
     """
-    from umrunbook.evidence.ingest import fleet_table
-    from umrunbook.evidence.records import EvidenceError, load_evidence
+    from umrunbook.library import ingest as ingest_evidence
 
-    if (inventory is None) != (out is None):
-        raise UserError("--inventory and --out go together: the as-executed runbooks need both")
-    loaded_evidence = []
-    failed = 0
-    for path in evidence:
-        try:
-            loaded_evidence.append(load_evidence(path))
-        except EvidenceError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            failed += 1
-    if loaded_evidence:
-        typer.echo(fleet_table(loaded_evidence), nl=False)
-    if inventory is not None and out is not None and loaded_evidence:
-        failed += _write_as_executed(inventory, out, loaded_evidence, formats, paper)
+    report = ingest_evidence(evidence, inventory, out, formats, paper)
+    for line in report.errors:
+        typer.echo(line, err=True)
+    if report.table:
+        typer.echo(report.table, nl=False)
+    if report.written:
+        typer.echo(report.written)
+    failed = len(report.errors)
     if failed:
         typer.echo(
             f"{failed} evidence file{'s' if failed != 1 else ''} could not be used.", err=True
@@ -260,87 +198,14 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _write_as_executed(
-    inventory: Path, out: Path, evidence: list[Evidence], formats: str, paper: str
-) -> int:
-    from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.evidence.ingest import as_executed_files, group, mismatch
-    from umrunbook.inventory.load import load_inventory
-    from umrunbook.package.build import update_package
-    from umrunbook.planning.bind import plan_fleet
-
-    chosen = _formats(formats)
-    _paper(paper)
-    plans = plan_fleet(load_inventory(inventory), load_catalogue())
-    by_name = {p.appliance.name.lower(): p for p in plans}
-    usable = []
-    rejected = 0
-    for item in evidence:
-        plan = by_name.get(item.appliance.lower())
-        reason = (
-            f"{item.path}: appliance {item.appliance!r} is not in {inventory}"
-            if plan is None
-            else mismatch(plan, item)
-        )
-        if reason:
-            typer.echo(f"error: {reason}", err=True)
-            rejected += 1
-        else:
-            usable.append(item)
-    files = as_executed_files(plans, group(usable), chosen, paper.lower())
-    update_package(out, plans, files)
-    typer.echo(f"Wrote {len(files)} as-executed files to {out}")
-    return rejected
-
-
-def _formats(formats: str) -> tuple[str, ...]:
-    from umrunbook.package.build import FORMATS
-
-    chosen = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))
-    if not chosen or any(f not in FORMATS for f in chosen):
-        raise UserError(
-            f"--format {formats!r}: choose among {', '.join(FORMATS)}, separated by commas "
-            "(for example --format md,pdf)"
-        )
-    return chosen
-
-
-def _paper(paper: str) -> str:
-    from umrunbook.package.build import PAPERS
-
-    if paper.lower() not in PAPERS:
-        raise UserError(f"--paper {paper!r}: choose a4 or letter")
-    return paper.lower()
-
-
 @app.command()
 @_handle_errors
 def paths() -> None:
     """List the supported upgrade paths, and the routes of several hops they make."""
-    from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.planning.bind import find_route
-    from umrunbook.versions import Version
+    from umrunbook.library import paths as supported_paths
 
-    catalogue = load_catalogue()
-    typer.echo("In-place upgrades (source versions -> target, bundle):")
-    for procedure in catalogue.procedures:
-        reboot = "reboot" if procedure.agent.reboot_required else "no reboot"
-        typer.echo(
-            f"  {procedure.sources_text:<14} -> {procedure.target:<5} "
-            f"{procedure.bundle[0].name} ({reboot})"
-        )
-    typer.echo("Routes (fewest upgrades; among as few, through the highest version):")
-    starts = sorted({p.target_version.key()[:2] for p in catalogue.procedures} | {(4, 1)})
-    for start in starts:
-        version = Version.parse(f"{start[0]}.{start[1]}")
-        for procedure in catalogue.procedures:
-            route = find_route(version, procedure.target_version, catalogue)
-            if route and len(route) > 1:
-                stops = " -> ".join([version.short, *(p.target for p in route)])
-                typer.echo(f"  {stops}")
-    typer.echo(
-        "From 3.x there is no in-place upgrade: deploy a new appliance and migrate its data."
-    )
+    for line in supported_paths():
+        typer.echo(line)
 
 
 @app.command()
@@ -355,10 +220,8 @@ def render(
     out: Annotated[Path, typer.Option("--out", "-o", help="The package folder.")] = Path(
         "dist/runbooks"
     ),
-    formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated: md, html, pdf.")
-    ] = "md,html,pdf",
-    paper: Annotated[str, typer.Option("--paper", help="PDF paper size: a4 or letter.")] = "a4",
+    formats: Annotated[str, typer.Option("--format", help=formats_help())] = ALL_FORMATS,
+    paper: Annotated[str, typer.Option("--paper", help=PAPER_HELP)] = PAPERS[0],
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Render only this appliance (repeatable).")
     ] = None,
@@ -375,25 +238,11 @@ def render(
     Appliances whose inventory entry, templates and generator version are unchanged since
     the package in --out was written are kept as they are; --force renders them all.
     """
-    from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.package.build import RenderOptions, default_jobs, render_fleet
+    from umrunbook.library import render as render_package
 
-    chosen = _formats(formats)
-    _paper(paper)
-    if jobs is not None and jobs < 1:
-        raise UserError(f"--jobs {jobs}: give 1 or more")
-    loaded = _load(inventory)
-    with _progress_display(len(only) if only else len(loaded.appliances)) as progress:
-        result = render_fleet(
-            loaded,
-            load_catalogue(),
-            out,
-            RenderOptions(formats=chosen, paper=paper.lower()),
-            only or (),
-            jobs=jobs or default_jobs(),
-            force=force,
-            progress=progress,
-        )
+    result = render_package(
+        inventory, out, formats, paper, only or (), jobs, force, progress=_progress_display
+    )
     for plan in result.plans:
         if plan.state != "planned":
             typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
@@ -415,16 +264,6 @@ def _progress_display(total: int) -> Iterator[Callable[[str, str], None]]:
     with Progress(transient=True) as bar:
         task = bar.add_task("Rendering", total=total)
         yield lambda name, what: bar.update(task, advance=1, description=f"{name} {what}")
-
-
-def _load(inventory: Path | None) -> Inventory:
-    if inventory is None:
-        from umrunbook.inventory.example import example_inventory
-
-        return example_inventory()
-    from umrunbook.inventory.load import load_inventory
-
-    return load_inventory(inventory)
 
 
 def _utf8_where_needed() -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from umrunbook.evidence.records import AgentEvidence, Evidence, ManualEvidence, StepRecord
+from umrunbook.evidence.records import AgentEvidence, Evidence, ManualEvidence
 from umrunbook.faces.humanize import duration
 from umrunbook.planning.plan import Plan
+from umrunbook.planning.records import StepRecord
 
 if TYPE_CHECKING:
-    from umrunbook.package.build import RenderOptions
+    pass
 
 COLUMNS = (
     "appliance",
@@ -116,41 +117,12 @@ def mismatch(plan: Plan, item: Evidence) -> str | None:
     return None
 
 
-class ExecutedRenderer(Protocol):
-    """A document renderer that also takes the records (render_html, render_pdf)."""
-
-    def __call__(
-        self,
-        plan: Plan,
-        markdown_text: str,
-        options: RenderOptions,
-        *,
-        executed: Mapping[str, Sequence[StepRecord]] | None = None,
-        executed_from: Sequence[str] = (),
-    ) -> bytes: ...
-
-
-def executed_renderer(fmt: str) -> ExecutedRenderer:
-    """The renderer of a format for the as-executed runbook: the HTML follows the Markdown,
-    the PDF is made from the plan, so it is given the records themselves."""
-    from umrunbook.package.build import document_renderer
-
-    document_renderer(fmt)  # a format this build lacks is the same clear error
-    if fmt == "html":
-        from umrunbook.faces.html import render_html
-
-        return render_html
-    from umrunbook.faces.pdf import render_pdf
-
-    return render_pdf
-
-
 def as_executed_files(
     plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
 ) -> dict[str, bytes]:
     """The as-executed runbooks of every appliance with evidence, keyed by package path."""
     from umrunbook.faces.markdown import render_markdown
-    from umrunbook.package.build import RenderOptions
+    from umrunbook.faces.registry import RenderOptions, face
 
     options = RenderOptions(formats=tuple(formats), paper=paper)
     files: dict[str, bytes] = {}
@@ -164,11 +136,7 @@ def as_executed_files(
         text = render_markdown(plan, records, sources)
         name = plan.appliance.name
         for fmt in formats:
-            if fmt == "md":
-                files[f"{name}/as-executed.md"] = text.encode("utf-8")
-            else:
-                render = executed_renderer(fmt)
-                files[f"{name}/as-executed.{fmt}"] = render(
-                    plan, text, options, executed=records, executed_from=sources
-                )
+            files[f"{name}/as-executed.{fmt}"] = face(fmt).renderer()(
+                plan, text, options, executed=records, executed_from=sources
+            )
     return files

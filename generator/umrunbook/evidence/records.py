@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from umrunbook.planning.agent_file import EVIDENCE_SCHEMA, verify_evidence_digest
+from umrunbook.planning.records import StepRecord
 
 MANUAL_SCHEMA = "umrunbook-manual-steps/1"
 MAX_BYTES = 16 * 1024 * 1024
@@ -17,22 +18,6 @@ MAX_BYTES = 16 * 1024 * 1024
 
 class EvidenceError(ValueError):
     """One evidence file cannot be used; the message names the file and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    """What happened at one step of the runbook, from the agent or from the page."""
-
-    step_id: str
-    result: str  # PASS, FAIL, WARN, done
-    at: str  # ISO 8601, UTC
-    by: str  # "agent" or the initials typed in the page
-    detail: str = ""
-    target: str = ""  # the upgrade it belongs to (agent evidence); "" for any
-
-    def belongs_to(self, target: str) -> bool:
-        """On a route, an agent's record shows only under the upgrade it ran for."""
-        return not self.target or self.target == target
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,6 @@ as-executed page shows the records as marks, with nothing to tick.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,7 +24,7 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup, escape
 
 from umrunbook.catalogue.procedure import PLACES
-from umrunbook.faces.templating import read_template, template_loader
+from umrunbook.faces.templating import csp_hash, read_template, template_loader
 from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
@@ -36,8 +34,8 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
     from markdown_it.utils import EnvType, OptionsDict
 
-    from umrunbook.evidence.records import StepRecord
-    from umrunbook.package.build import RenderOptions
+    from umrunbook.faces.registry import RenderOptions
+    from umrunbook.planning.records import StepRecord
 
 WHERE_KEYS = {label: key for key, label in PLACES.items()}
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
@@ -425,11 +423,6 @@ def environment() -> Environment:
     )
     env.globals["where_badge"] = where_badge
     return env
-
-
-def csp_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
 def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:

@@ -10,17 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from umrunbook.faces.registry import document_links
 from umrunbook.faces.templating import read_template
 from umrunbook.planning.plan import NO_PATH, NOTHING_TO_DO, PLANNED, Plan
 
-DOCUMENTS = (
-    ("runbook.html", "Runbook (HTML)"),
-    ("runbook.pdf", "Runbook (PDF)"),
-    ("runbook.md", "Runbook (Markdown)"),
-    ("as-executed.html", "As executed (HTML)"),
-    ("as-executed.pdf", "As executed (PDF)"),
-    ("as-executed.md", "As executed (Markdown)"),
-)
+DOCUMENTS = document_links((("runbook", "Runbook"), ("as-executed", "As executed")))
 STATE_NOTES = {
     PLANNED: "",
     NOTHING_TO_DO: "Already at the target version: no change needed.",
@@ -71,10 +65,8 @@ def render_index(plans: Sequence[Plan], files: dict[str, bytes]) -> bytes:
     from jinja2 import Environment, StrictUndefined
     from markupsafe import Markup
 
-    from umrunbook.faces.html import csp_hash
-    from umrunbook.faces.humanize import duration
-    from umrunbook.faces.markdown import when, when_utc
-    from umrunbook.faces.templating import template_loader
+    from umrunbook.faces.humanize import duration, when, when_utc
+    from umrunbook.faces.templating import csp_hash, template_loader
 
     env = Environment(
         loader=template_loader(),

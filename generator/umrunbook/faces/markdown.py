@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from jinja2 import Environment
 from markupsafe import Markup
 
-from umrunbook.evidence.records import StepRecord
-from umrunbook.faces.humanize import duration
+from umrunbook.faces.humanize import duration, when, when_utc
+from umrunbook.faces.registry import RenderOptions
 from umrunbook.faces.templating import text_environment
 from umrunbook.planning.plan import Plan, Text
+from umrunbook.planning.records import StepRecord
 
 # Characters that open or close Markdown constructs inline (GitHub also renders $...$ as math);
 # a backslash before ASCII punctuation is always taken literally by CommonMark and GFM.
@@ -62,16 +62,6 @@ def paragraphs(value: str) -> Markup:
     """Free text (notes) kept line by line: each line escaped, hard breaks between."""
     lines = [md_escape(line) for line in value.splitlines()]
     return Markup("\\\n".join(line or "\\" for line in lines).rstrip("\\\n"))
-
-
-def when(moment: datetime) -> str:
-    offset = moment.strftime("%z")
-    zone = f"UTC{offset[:3]}:{offset[3:]}" if offset not in ("", "+0000") else "UTC"
-    return moment.strftime("%Y-%m-%d %H:%M ") + f"({zone})"
-
-
-def when_utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _finalize(value: Any) -> Any:
@@ -120,3 +110,15 @@ def _tidy(text: str) -> str:
     # Templates are easier to read with generous blank lines; the document wants one.
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip() + "\n"
+
+
+def markdown_document(
+    plan: Plan,
+    markdown_text: str,
+    options: RenderOptions,
+    *,
+    executed: Mapping[str, Sequence[StepRecord]] | None = None,
+    executed_from: Sequence[str] = (),
+) -> bytes:
+    """The Markdown face as a file: the text the orchestrator rendered once for all faces."""
+    return (markdown_text or render_markdown(plan, executed, executed_from)).encode("utf-8")

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Final
 from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
-    from umrunbook.evidence.records import StepRecord
-    from umrunbook.package.build import RenderOptions
+    from umrunbook.faces.registry import RenderOptions
+    from umrunbook.planning.records import StepRecord
 
 TEMPLATE = "runbook.typ"
 PDF_STANDARD: Final = "a-2b"
@@ -47,15 +47,13 @@ def qr_svgs(plan: Plan) -> list[str]:
 def typst_inputs(
     plan: Plan,
     paper: str,
-    markdown_text: str = "",
+    markdown_text: str,
     executed: Mapping[str, Sequence[StepRecord]] | None = None,
     executed_from: Sequence[str] = (),
 ) -> dict[str, str]:
-    from umrunbook.faces.markdown import render_markdown
     from umrunbook.faces.pdf_data import plan_json
 
-    text = markdown_text or render_markdown(plan, executed, executed_from)
-    inputs = {"plan": plan_json(plan, text, executed, executed_from), "paper": paper}
+    inputs = {"plan": plan_json(plan, markdown_text, executed, executed_from), "paper": paper}
     for n, svg in enumerate(qr_svgs(plan)):
         inputs[f"qr-{n}"] = svg
     return inputs

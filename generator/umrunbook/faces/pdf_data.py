@@ -17,15 +17,14 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from umrunbook.faces.humanize import duration
-from umrunbook.faces.markdown import when, when_utc
+from umrunbook.faces.humanize import duration, when, when_utc
 from umrunbook.planning.plan import Hop, Plan, PlannedStep, Text
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
-    from umrunbook.evidence.records import StepRecord
+    from umrunbook.planning.records import StepRecord
 
 Executed = Mapping[str, Sequence["StepRecord"]]
 

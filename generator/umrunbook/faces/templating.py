@@ -3,6 +3,8 @@ that a wheel, an editable install and the single-file binary all find them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from importlib import resources
 from importlib.abc import Traversable
@@ -48,3 +50,9 @@ def text_environment(finalize: Callable[[Any], Any]) -> Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+
+
+def csp_hash(text: str) -> str:
+    """The Content-Security-Policy source that allows exactly this inline style or script."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"

@@ -19,25 +19,18 @@ from pathlib import Path
 
 from umrunbook.catalogue.procedure import Catalogue
 from umrunbook.errors import UserError
+from umrunbook.faces.registry import RenderOptions, face
 from umrunbook.inventory.model import Inventory
 from umrunbook.package.fingerprint import plan_fingerprint
 from umrunbook.package.write import write_package_atomically
 from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import PLANNED, Plan
 
-FORMATS = ("md", "html", "pdf")
-PAPERS = ("a4", "letter")
 # Written into the package: each appliance's input digest and its files, so that the next
 # render knows what it may keep.
 FINGERPRINTS = ".umrunbook-fingerprints.json"
 
 Progress = Callable[[str, str], None]  # (appliance name, "rendered" or "unchanged")
-
-
-@dataclass(frozen=True, slots=True)
-class RenderOptions:
-    formats: tuple[str, ...] = FORMATS
-    paper: str = "a4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,64 +56,27 @@ def select(plans: Sequence[Plan], only: Sequence[str]) -> tuple[Plan, ...]:
     return tuple(p for p in plans if p.appliance.name.lower() in wanted)
 
 
-def check_formats(options: RenderOptions) -> None:
-    """Fail before any work when a format's renderer is missing."""
-    for fmt in options.formats:
-        if fmt != "md":
-            document_renderer(fmt)
-
-
 def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
     """The files of one appliance, keyed by their path inside the package."""
     if plan.state != PLANNED:
         return {}
     from umrunbook.faces.markdown import render_markdown
+    from umrunbook.faces.transfer import transfer_files
 
     name = plan.appliance.name
     files: dict[str, bytes] = {}
     markdown_text = render_markdown(plan)
     for fmt in options.formats:
-        if fmt == "md":
-            files[f"{name}/runbook.md"] = markdown_text.encode("utf-8")
-        else:
-            files[f"{name}/runbook.{fmt}"] = document_renderer(fmt)(plan, markdown_text, options)
+        files[f"{name}/runbook.{fmt}"] = face(fmt).renderer()(plan, markdown_text, options)
     for hop in plan.hops:
         files[f"{name}/{hop.folder}agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
-    files.update(_transfer_files(plan))
+    files.update(transfer_files(plan))
     return files
 
 
-def document_renderer(fmt: str) -> Callable[[Plan, str, RenderOptions], bytes]:
-    """The renderer of one document format, imported only when that format is asked for."""
-    try:
-        if fmt == "html":
-            from umrunbook.faces.html import render_html
-
-            return render_html
-        from umrunbook.faces.pdf import render_pdf
-
-        return render_pdf
-    except ImportError:
-        raise UserError(
-            f"--format {fmt}: the {fmt.upper()} runbook is not available in this version yet; "
-            "use --format md"
-        ) from None
-
-
-def _transfer_files(plan: Plan) -> dict[str, bytes]:
-    """WinSCP and OpenSSH files for the appliance, keyed by path inside the package."""
-    try:
-        from umrunbook.faces.transfer import transfer_files
-    except ImportError:
-        return {}
-    return transfer_files(plan)
-
-
 def _fleet_index(plans: Sequence[Plan], files: dict[str, bytes]) -> dict[str, bytes]:
-    try:
-        from umrunbook.faces.index import render_index
-    except ImportError:
-        return {}
+    from umrunbook.faces.index import render_index
+
     return {"index.html": render_index(plans, files)}
 
 
@@ -153,7 +109,7 @@ def render_fleet(
     inventory: Inventory,
     catalogue: Catalogue,
     out_dir: Path,
-    options: RenderOptions = RenderOptions(),
+    options: RenderOptions | None = None,
     only: Sequence[str] = (),
     *,
     jobs: int = 1,
@@ -161,7 +117,9 @@ def render_fleet(
     progress: Progress | None = None,
 ) -> RenderResult:
     """Plan every appliance and write the whole change package, or nothing."""
-    check_formats(options)
+    options = options or RenderOptions()
+    for fmt in options.formats:
+        face(fmt)  # an unknown format fails before any work
     plans = select(plan_fleet(inventory, catalogue), only)
     fingerprints = {p.appliance.name: plan_fingerprint(p, options) for p in plans}
     previous = {} if force else _previous(out_dir)

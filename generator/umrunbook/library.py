@@ -1,0 +1,261 @@
+"""The library behind the command line: one function per command, knowing nothing of typer.
+
+Each function takes plain values and returns what the command prints, or raises a
+`UserError`; `cli.py` only parses arguments, prints and maps errors to exit codes. Heavy
+modules (the Markdown and PDF engines) are imported by the functions that use them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from umrunbook.errors import UserError
+
+if TYPE_CHECKING:
+    from umrunbook.evidence.records import Evidence
+    from umrunbook.faces.ticket import Timing
+    from umrunbook.inventory.model import Inventory
+    from umrunbook.package.build import RenderResult
+    from umrunbook.planning.plan import Plan
+
+Progress = Callable[[str, str], None]  # (appliance name, "rendered" or "unchanged")
+
+
+def load(inventory: Path | None) -> Inventory:
+    """The inventory at `inventory`, or the built-in example fleet."""
+    if inventory is None:
+        from umrunbook.inventory.example import example_inventory
+
+        return example_inventory()
+    from umrunbook.inventory.load import load_inventory
+
+    return load_inventory(inventory)
+
+
+def plans_of(inventory: Inventory, only: Sequence[str] = ()) -> tuple[Plan, ...]:
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.package.build import select
+    from umrunbook.planning.bind import plan_fleet
+
+    return select(plan_fleet(inventory, load_catalogue()), only)
+
+
+def write_example(path: Path, force: bool) -> None:
+    """`init`: the commented example inventory, never over a file without `force`."""
+    from umrunbook.inventory.example import example_text
+
+    if path.exists() and not force:
+        raise UserError(
+            f"{path}: already exists; nothing was written\n"
+            "  hint: choose another path, or add --force to overwrite it"
+        )
+    try:
+        path.write_text(example_text(), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    summary: tuple[str, ...]  # printed on stdout
+    warnings: tuple[str, ...]  # printed on stderr; the inventory is still valid
+
+
+def check(path: Path) -> CheckReport:
+    """`check`: the inventory loaded and planned; every problem raises, all at once."""
+    from umrunbook.faces.ticket import timing
+
+    loaded = load(path)
+    plans = plans_of(loaded)
+    lines = [
+        f"{path}: valid: change {loaded.change.ticket}, "
+        f"{len(plans)} appliance{'s' if len(plans) != 1 else ''}, "
+        f"target {loaded.upgrade.target}"
+    ]
+    width = max(len(p.appliance.name) for p in plans)
+    lines += [f"  {p.appliance.name:<{width}}  {p.route_text:<16}  {p.state}" for p in plans]
+    warnings = []
+    when = timing(plans, loaded.change)
+    if not when.fits:
+        line = loaded.lines.get("change.window.end")
+        warnings.append(f"warning: {path}:{line}: change.window: {when.warning()}")
+    return CheckReport(tuple(lines), tuple(warnings))
+
+
+def paths() -> tuple[str, ...]:
+    """`paths`: the catalogue's in-place upgrades, and the routes of several hops they make."""
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.planning.bind import find_route
+    from umrunbook.versions import Version
+
+    catalogue = load_catalogue()
+    lines = ["In-place upgrades (source versions -> target, bundle):"]
+    for procedure in catalogue.procedures:
+        reboot = "reboot" if procedure.agent.reboot_required else "no reboot"
+        lines.append(
+            f"  {procedure.sources_text:<14} -> {procedure.target:<5} "
+            f"{procedure.bundle[0].name} ({reboot})"
+        )
+    lines.append("Routes (fewest upgrades; among as few, through the highest version):")
+    starts = sorted({p.target_version.key()[:2] for p in catalogue.procedures} | {(4, 1)})
+    for start in starts:
+        version = Version.parse(f"{start[0]}.{start[1]}")
+        for procedure in catalogue.procedures:
+            route = find_route(version, procedure.target_version, catalogue)
+            if route and len(route) > 1:
+                lines.append("  " + " -> ".join([version.short, *(p.target for p in route)]))
+    lines.append(
+        "From 3.x there is no in-place upgrade: deploy a new appliance and migrate its data."
+    )
+    return tuple(lines)
+
+
+TICKET_FORMATS = ("text", "json")
+
+
+def ticket(path: Path, only: str | None, output: str) -> str:
+    """`ticket`: the change request's fields, as text to paste or ServiceNow JSON."""
+    from umrunbook.faces.ticket import render_text, ticket_fields, timing
+
+    if output not in TICKET_FORMATS:
+        raise UserError(f"--format {output!r}: choose {' or '.join(TICKET_FORMATS)}")
+    loaded = load(path)
+    plans = plans_of(loaded, [only] if only else [])
+    try:
+        fields = ticket_fields(plans, loaded.change)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    if output == "json":
+        return json.dumps(fields, indent=2, ensure_ascii=False) + "\n"
+    when: Timing = timing(plans, loaded.change)
+    return render_text(fields, when)
+
+
+def render(
+    inventory: Path | None,
+    out: Path,
+    formats: str,
+    paper: str,
+    only: Sequence[str],
+    jobs: int | None,
+    force: bool,
+    progress: Callable[[int], AbstractContextManager[Progress]] | None = None,
+) -> RenderResult:
+    """`render`: the change package. `progress(total)` opens the display that is told of
+    each appliance as it is rendered or kept."""
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.faces.registry import RenderOptions, parse_formats, parse_paper
+    from umrunbook.package.build import default_jobs, render_fleet
+
+    options = RenderOptions(formats=parse_formats(formats), paper=parse_paper(paper))
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs {jobs}: give 1 or more")
+    loaded = load(inventory)
+    total = len(only) if only else len(loaded.appliances)
+    with progress(total) if progress else nullcontext(None) as shown:
+        return render_fleet(
+            loaded,
+            load_catalogue(),
+            out,
+            options,
+            only,
+            jobs=jobs or default_jobs(),
+            force=force,
+            progress=shown,
+        )
+
+
+def rehearse(name: str, inventory: Path | None, stream: TextIO) -> int:
+    """`rehearse`: every hop of one appliance's agent on a simulated appliance; its exit code."""
+    from umrunbook.rehearsal.rehearse import RehearsalUnavailable
+    from umrunbook.rehearsal.rehearse import rehearse as run_rehearsal
+
+    plan = plans_of(load(inventory), [name])[0]
+    if not plan.hops:
+        raise UserError(f"{name}: already at {plan.target.short}: there is nothing to rehearse")
+    code = 0
+    for hop in plan.hops:
+        try:
+            code = run_rehearsal(dict(hop.agent.manifest), stream)
+        except RehearsalUnavailable as exc:
+            raise UserError(str(exc)) from None
+        if code:
+            break
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    table: str  # the fleet's state, "" when no file could be read
+    errors: tuple[str, ...]  # one per evidence file that could not be used
+    written: str  # what was written, "" when nothing was
+
+
+def ingest(
+    evidence: Sequence[Path],
+    inventory: Path | None,
+    out: Path | None,
+    formats: str,
+    paper: str,
+) -> IngestReport:
+    """`ingest`: every readable evidence file joined into the fleet's state; with the
+    inventory and the package, the as-executed runbooks written into it."""
+    from umrunbook.evidence.ingest import fleet_table
+    from umrunbook.evidence.records import EvidenceError, load_evidence
+    from umrunbook.faces.registry import parse_formats, parse_paper
+
+    if (inventory is None) != (out is None):
+        raise UserError("--inventory and --out go together: the as-executed runbooks need both")
+    if out is not None:
+        parse_formats(formats)
+        parse_paper(paper)
+    loaded: list[Evidence] = []
+    errors: list[str] = []
+    for path in evidence:
+        try:
+            loaded.append(load_evidence(path))
+        except EvidenceError as exc:
+            errors.append(f"error: {exc}")
+    table = fleet_table(loaded) if loaded else ""
+    written = ""
+    if inventory is not None and out is not None and loaded:
+        written = _write_as_executed(inventory, out, loaded, formats, paper, errors)
+    return IngestReport(table, tuple(errors), written)
+
+
+def _write_as_executed(
+    inventory: Path,
+    out: Path,
+    evidence: Sequence[Evidence],
+    formats: str,
+    paper: str,
+    errors: list[str],
+) -> str:
+    from umrunbook.evidence.ingest import as_executed_files, group, mismatch
+    from umrunbook.faces.registry import parse_formats, parse_paper
+    from umrunbook.package.build import update_package
+
+    chosen = parse_formats(formats)
+    chosen_paper = parse_paper(paper)
+    plans = plans_of(load(inventory))
+    by_name = {p.appliance.name.lower(): p for p in plans}
+    usable = []
+    for item in evidence:
+        plan = by_name.get(item.appliance.lower())
+        reason = (
+            f"{item.path}: appliance {item.appliance!r} is not in {inventory}"
+            if plan is None
+            else mismatch(plan, item)
+        )
+        if reason:
+            errors.append(f"error: {reason}")
+        else:
+            usable.append(item)
+    files = as_executed_files(plans, group(usable), chosen, chosen_paper)
+    update_package(out, plans, files)
+    return f"Wrote {len(files)} as-executed files to {out}"

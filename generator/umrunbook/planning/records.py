@@ -1,0 +1,23 @@
+"""What was recorded at one step of a plan: the type evidence is read into, and the faces
+show in an as-executed runbook. It sits with the plan, below both, so that neither reaches
+into the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """What happened at one step of the runbook, from the agent or from the page."""
+
+    step_id: str
+    result: str  # PASS, FAIL, WARN, done
+    at: str  # ISO 8601, UTC
+    by: str  # "agent" or the initials typed in the page
+    detail: str = ""
+    target: str = ""  # the upgrade it belongs to (agent evidence); "" for any
+
+    def belongs_to(self, target: str) -> bool:
+        """On a route, an agent's record shows only under the upgrade it ran for."""
+        return not self.target or self.target == target
