@@ -88,19 +88,26 @@ lint() {
 }
 
 # The binary is built from a clean install of the package (not the editable one), in a
-# virtualenv of its own, so that it holds umrunbook's dependencies and nothing else.
+# virtualenv of its own, so that it holds umrunbook's dependencies and nothing else: the
+# exact versions of locks/binary.txt, each checked against its hash, so that two builds of
+# one commit hold the same code. build/binary/freeze.txt records what was installed.
+# Refresh the lock after a dependency change: pip-compile --generate-hashes --allow-unsafe
+#   --strip-extras --no-emit-index-url --no-emit-find-links --output-file locks/binary.txt
+#   pyproject.toml locks/binary.in
 binary() {
   local build=build/binary
   rm -rf "$build"
   python3 -m venv "$build/venv"
-  "$build/venv/bin/pip" install --quiet --upgrade pip
-  "$build/venv/bin/pip" install --quiet . 'pyinstaller>=6.10'
+  "$build/venv/bin/pip" install --quiet --require-hashes --no-deps -r locks/binary.txt
+  "$build/venv/bin/pip" install --quiet --no-deps --no-build-isolation .
+  "$build/venv/bin/pip" freeze --all --exclude umrunbook --exclude pip >"$build/freeze.txt"
   # The entry script lives outside the source tree, so that PyInstaller takes umrunbook
   # from the clean install, never from generator/.
   printf '%s\n' 'from umrunbook.cli import main' '' 'if __name__ == "__main__":' '    main()' \
     >"$build/entry.py"
   "$build/venv/bin/pyinstaller" --onefile --name umrunbook --clean --noconfirm --log-level WARN \
     --collect-data umrunbook --collect-submodules umrunbook --collect-all typst \
+    --copy-metadata typst --copy-metadata markdown-it-py --copy-metadata jinja2 \
     --distpath dist --workpath "$build/work" --specpath "$build" \
     "$build/entry.py"
   say "built dist/umrunbook ($(du -h dist/umrunbook | cut -f1))"

@@ -4,6 +4,7 @@ no virtualenv and an empty PYTHONPATH. CI builds it first (./dev.sh binary)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -65,3 +66,30 @@ def test_binary_init_check_and_errors(binary: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "bad.yaml:2: inventory: invalid YAML" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert "4.1.x, 4.2.x" in run(["paths"], tmp_path).stdout
+
+
+def test_binary_names_its_engines(binary: Path, tmp_path: Path) -> None:
+    version = run(["--version"], tmp_path).stdout
+    for engine in ("Typst ", "markdown-it-py ", "Jinja2 "):
+        assert engine in version, version
+    assert "not recorded" not in version, version
+
+
+def _pins(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s\\;]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def test_binary_was_built_from_exactly_the_locked_versions(binary: Path) -> None:
+    """Two builds of one commit hold the same code: the build installs the lock's exact
+    versions, each checked against its hash, and nothing else."""
+    freeze = ROOT / "build" / "binary" / "freeze.txt"
+    assert freeze.is_file(), "./dev.sh binary records what it installed in build/binary/freeze.txt"
+    lock = _pins((ROOT / "locks" / "binary.txt").read_text(encoding="utf-8"))
+    installed = _pins(freeze.read_text(encoding="utf-8"))
+    assert installed == lock
+    assert "--hash=sha256:" in (ROOT / "locks" / "binary.txt").read_text(encoding="utf-8")

@@ -15,7 +15,6 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
-from umrunbook import __version__
 from umrunbook.errors import InputError, UserError
 from umrunbook.faces.registry import FORMATS, PAPERS, formats_help
 
@@ -70,7 +69,9 @@ def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"umrunbook {__version__}")
+        from umrunbook.library import version_text
+
+        typer.echo(version_text())
         raise typer.Exit()
 
 

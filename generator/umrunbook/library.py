@@ -26,6 +26,26 @@ if TYPE_CHECKING:
 Progress = Callable[[str, str], None]  # (appliance name, "rendered" or "unchanged")
 
 
+# The engines whose versions shape the documents: a PDF or HTML page is reproduced only
+# with the same ones.
+ENGINES = (("Typst", "typst"), ("markdown-it-py", "markdown-it-py"), ("Jinja2", "jinja2"))
+
+
+def version_text() -> str:
+    """`--version`: umrunbook's version and its engines', read from the installed metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from umrunbook import __version__
+
+    engines = []
+    for label, distribution in ENGINES:
+        try:
+            engines.append(f"{label} {version(distribution)}")
+        except PackageNotFoundError:
+            engines.append(f"{label} (version not recorded in this build)")
+    return f"umrunbook {__version__} ({', '.join(engines)})"
+
+
 def load(inventory: Path | None) -> Inventory:
     """The inventory at `inventory`, or the built-in example fleet."""
     if inventory is None:
