@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from umrunbook.catalogue.procedure import CatalogueError, load_catalogue, parse_procedure
@@ -101,3 +103,80 @@ def open_data(name: str) -> str:
     from importlib import resources
 
     return resources.files("umrunbook.catalogue.procedures").joinpath(name).read_text("utf-8")
+
+
+# Inheritance: a target's file states what differs from a shared procedure, by step id.
+_TARGET = """
+extends: iso
+vars: {doc: VMX}
+target: "4.9"
+sources: [">=4.3"]
+references:
+  VMX: {kind: vendor, title: "VMware: 4.9", url: "https://docs.vmware.example/4.9"}
+"""
+
+
+def _with(extra: str) -> str:
+    return _TARGET + extra
+
+
+def test_a_target_extends_the_shared_procedure_with_its_values() -> None:
+    procedure = parse_procedure(_TARGET, "um-4.9.yaml")
+    assert procedure.target == "4.9" and procedure.title.endswith("Usage Meter 4.9")
+    assert procedure.upload_dir == "/root/um-upgrade-4.9"
+    assert procedure.bundle[0].name == "Usage_Meter_Agent-4.9.0.0-{build}_Upgrade.iso"
+    assert next(iter(procedure.references)) == "VMX"  # the target's own first, then the shared
+    assert {"IBM", "WOMB", "VM43", "TOOL"} <= set(procedure.references)
+    assert "{{" not in repr(procedure)
+
+
+def test_step_changes_remove_patch_and_insert_by_id() -> None:
+    procedure = parse_procedure(
+        _with(
+            """
+step_changes:
+  remove: [proxy]
+  patch:
+    verify: {title: Verify the upgraded appliance twice}
+  insert:
+    - after: upload
+      step: {id: extra, title: An extra check, where: ssh, text: Look., source: TOOL}
+"""
+        ),
+        "um-4.9.yaml",
+    )
+    ids = [step.id for step in procedure.steps]
+    assert "proxy" not in ids
+    assert ids[ids.index("upload") + 1] == "extra"
+    verify = next(step for step in procedure.steps if step.id == "verify")
+    assert verify.title == "Verify the upgraded appliance twice"
+    assert verify.commands  # the rest of the shared step is kept
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("step_changes: {remove: [no-such-step]}", "no shared step has the id 'no-such-step'"),
+        ("step_changes: {patch: {nope: {title: x}}}", "no shared step has the id 'nope'"),
+        ("step_changes: {insert: [{after: nope, step: {}}]}", "no shared step has the id 'nope'"),
+        ("step_changes: {rename: {}}", "give remove, patch and insert only"),
+    ],
+)
+def test_a_broken_change_fails_loudly_naming_the_file(extra: str, message: str) -> None:
+    with pytest.raises(CatalogueError, match=re.escape("um-4.9.yaml: step_changes")) as caught:
+        parse_procedure(_with(extra), "um-4.9.yaml")
+    assert message in str(caught.value)
+
+
+def test_an_unknown_base_a_loop_and_a_missing_value_are_errors() -> None:
+    with pytest.raises(CatalogueError, match=r"bases/nowhere\.yaml: no such shared procedure"):
+        parse_procedure("extends: nowhere\ntarget: '4.9'\n", "um-4.9.yaml")
+    with pytest.raises(CatalogueError, match="in a loop"):
+        parse_procedure("extends: a\n", "um-4.9.yaml", read_base=lambda name: "extends: a\n")
+    with pytest.raises(CatalogueError, match=r"\{\{doc\}\} has no value"):
+        parse_procedure(_TARGET.replace("vars: {doc: VMX}\n", ""), "um-4.9.yaml")
+
+
+def test_a_shared_procedure_is_not_a_target() -> None:
+    assert all(not p.file.startswith("bases") for p in load_catalogue().procedures)
+    assert "4.9" not in load_catalogue().targets
