@@ -14,6 +14,7 @@ to a temporary file name), scriptcommand_ls, scriptcommand_mv, scriptcommand_exi
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -21,9 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from tests.conftest import ROOT, need
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.faces.transfer import (
+    VALUES_END,
+    VALUES_START,
     Quoted,
     cmd_value,
     known_hosts_host,
@@ -34,6 +37,7 @@ from umrunbook.faces.transfer import (
     windows_path,
     winscp_quote,
     winscp_session_url,
+    with_values,
 )
 from umrunbook.inventory.example import example_inventory
 from umrunbook.planning.bind import plan_fleet
@@ -75,7 +79,7 @@ def test_files_with_a_host_key() -> None:
     ]
 
 
-def test_without_a_host_key_only_the_refusing_scripts() -> None:
+def test_without_a_host_key_only_the_refusing_scripts(tmp_path: Path) -> None:
     files = transfer_files(with_appliance(example_plan(), ssh_host_key=None))
     assert sorted(files) == ["um-ams-01/transfer/upload.sh", "um-ams-01/transfer/winscp-upload.cmd"]
     cmd = text(files, "um-ams-01/transfer/winscp-upload.cmd")
@@ -83,8 +87,26 @@ def test_without_a_host_key_only_the_refusing_scripts() -> None:
     assert "ssh-keygen -l -E sha256 -f" in cmd
     assert "/script=" not in cmd  # it never runs WinSCP
     upload = text(files, "um-ams-01/transfer/upload.sh")
-    assert "REFUSED: the inventory has no SSH host key" in upload
-    assert "sftp" not in upload.split("set -eu", 1)[1].replace("(sftp)", "")
+    assert "host_key_fingerprint=''" in upload
+    # Run, it refuses before any connection: an sftp on the PATH is never started.
+    script = tmp_path / "upload.sh"
+    script.write_text(upload, encoding="utf-8")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sftp").write_text(f"#!/bin/sh\ntouch {tmp_path}/sftp-ran\n", encoding="utf-8")
+    (fake / "sftp").chmod(0o755)
+    bundle = tmp_path / "ums-system-upgrade.shar"
+    bundle.write_bytes(b"bundle")
+    result = subprocess.run(
+        ["sh", str(script), str(bundle)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "REFUSED: the inventory has no SSH host key" in result.stderr
+    assert not (tmp_path / "sftp-ran").exists()
 
 
 def test_windows_files_have_crlf_and_the_others_lf() -> None:
@@ -415,3 +437,43 @@ def test_cmd_checks_both_files_then_runs_winscp_with_a_log() -> None:
     assert "%" not in powershell
     assert "Get-FileHash -Algorithm SHA256 -LiteralPath $p" in powershell
     assert "$env:UM_FILE" in powershell
+
+
+def test_upload_sh_is_one_program_that_shellcheck_reads_as_it_stands() -> None:
+    """The repository's upload.sh is the program every appliance gets; only its block of
+    values differs, so checking the file itself checks every variant."""
+    need("shellcheck", "dash")
+    program = ROOT / "templates" / "transfer" / "upload.sh"
+    subprocess.run(["shellcheck", "--shell=sh", str(program)], check=True)
+    subprocess.run(["dash", "-n", str(program)], check=True)
+    rendered = text(transfer_files(example_plan()), "um-ams-01/transfer/upload.sh")
+    block = rendered.split(VALUES_START, 1)[1].split(VALUES_END, 1)[0]
+    outside = rendered.replace(block, "")
+    assert outside == program.read_text(encoding="utf-8").replace(
+        program.read_text(encoding="utf-8").split(VALUES_START, 1)[1].split(VALUES_END, 1)[0], ""
+    )
+
+
+def test_values_block_keeps_every_value_data(tmp_path: Path) -> None:
+    """A value with quotes, $(...), backticks or %VAR% is one sh word in the block, and sh
+    reads it back exactly (the inventory refuses such hosts; the quoting holds regardless)."""
+    hostile = "um-x'; $(touch pwned) `id` %PATH% \\\\ \""
+    program = (ROOT / "templates" / "transfer" / "upload.sh").read_text(encoding="utf-8")
+    names = [
+        line.split("=", 1)[0]
+        for line in program.split(VALUES_START, 1)[1].split(VALUES_END, 1)[0].splitlines()
+    ]
+    lines = [f"{name}={sh_quote(hostile if name == 'host' else '')}" for name in names]
+    block = with_values(program, lines, names).split(VALUES_START, 1)[1].split(VALUES_END)[0]
+    script = tmp_path / "values.sh"
+    script.write_text(block + 'printf %s "$host"\n', encoding="utf-8")
+    result = subprocess.run(["sh", str(script)], cwd=tmp_path, capture_output=True, check=True)
+    assert result.stdout.decode() == hostile
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_value_the_program_does_not_declare_is_refused() -> None:
+    program = f"#!/bin/sh\n{VALUES_START}a=''\n{VALUES_END}echo \"$a\"\n"
+    assert "a='1'" in with_values(program, ["a='1'"], ["a"])
+    with pytest.raises(ValueError, match="declares"):
+        with_values(program, ["b='1'"], ["b"])

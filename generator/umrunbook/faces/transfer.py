@@ -38,7 +38,7 @@ from functools import cache
 
 from jinja2 import Environment
 
-from umrunbook.faces.templating import text_environment
+from umrunbook.faces.templating import read_template, text_environment
 from umrunbook.inventory.hostkeys import HostKey
 from umrunbook.planning.plan import PLANNED, BundleItem, Hop, Plan
 
@@ -350,11 +350,62 @@ def _files_for(upload: Upload) -> dict[str, bytes]:
         files[f"{folder}/{SFTP_BATCH}"] = batch
         files[f"{folder}/{KNOWN_HOSTS}"] = (upload.known_hosts_line + "\n").encode("ascii")
         files[f"{folder}/{WINSCP_SCRIPT}"] = _crlf(_render("transfer/winscp-upload.txt.j2", upload))
-    files[f"{folder}/{UPLOAD_SH}"] = _render(
-        "transfer/upload.sh.j2", upload, batch_sha256=batch_sha256
-    )
+    files[f"{folder}/{UPLOAD_SH}"] = _upload_sh(upload, batch_sha256)
     files[f"{folder}/{WINSCP_CMD}"] = _crlf(_render("transfer/winscp-upload.cmd.j2", upload))
     return dict(sorted(files.items()))
+
+
+def _upload_sh(upload: Upload, batch_sha256: str) -> bytes:
+    """upload.sh: the one program in templates/transfer/, with this upload's values."""
+    key = upload.host_key
+    iso = upload.iso
+    role = {item.role: item.name for item in upload.items} if iso else {}
+    values = {
+        "appliance": upload.appliance,
+        "host": upload.host,
+        "port": upload.port,
+        "user": REMOTE_USER,
+        "remote_dir": upload.remote_dir,
+        "delivery": upload.delivery,
+        "protocol": upload.protocol,
+        "bundle_name": "" if iso else upload.bundle.name,
+        "bundle_sha256": "" if iso or key is None else upload.bundle.sha256,
+        "iso_name": role.get("iso", ""),
+        "iso_sha256": upload.bundle.sha256 if iso and key is not None else "",
+        "manifest_name": role.get("manifest", ""),
+        "certificate_name": role.get("certificate", ""),
+        "signature_name": role.get("signature", ""),
+        "agent_name": upload.agent_name,
+        "agent_sha256": upload.agent_sha256 if key else "",
+        "agent_relpath": upload.agent_relpath if key else "",
+        "host_key_type": key.key_type if key else "",
+        "host_key_fingerprint": key.sha256 if key else "",
+        "host_key_algorithms": host_key_algorithms(key) if key else "",
+        "host_key_file": host_key_file(key) if key else "",
+        "batch_sha256": batch_sha256,
+    }
+    header = (
+        f"# For {comment_text(upload.appliance)}, change {comment_text(upload.ticket)}; "
+        f"written by {comment_text(upload.generator)}."
+    )
+    lines = [header, *(f"{name}={sh_quote(value)}" for name, value in values.items())]
+    return with_values(read_template(f"transfer/{UPLOAD_SH}"), lines, list(values)).encode()
+
+
+VALUES_START = "# --- values (written by umrunbook) ---\n"
+VALUES_END = "# --- end of values ---\n"
+
+
+def with_values(program: str, lines: Sequence[str], names: Sequence[str]) -> str:
+    """The program with its block of values replaced by `lines`. The program's own block
+    names every variable with an empty value (what shellcheck reads); a name given here
+    that the program does not declare, or the reverse, is a defect caught at once."""
+    start = program.index(VALUES_START) + len(VALUES_START)
+    end = program.index(VALUES_END, start)
+    declared = [line.split("=", 1)[0] for line in program[start:end].splitlines() if "=" in line]
+    if declared != list(names):
+        raise ValueError(f"the program declares {declared}, the values are {list(names)}")
+    return program[:start] + "".join(f"{line}\n" for line in lines) + program[end:]
 
 
 def _render(name: str, upload: Upload, **extra: str) -> bytes:
