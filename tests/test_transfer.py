@@ -85,7 +85,10 @@ def test_without_a_host_key_only_the_refusing_scripts(tmp_path: Path) -> None:
     cmd = text(files, "um-ams-01/transfer/winscp-upload.cmd")
     assert "REFUSED: the inventory has no SSH host key" in cmd
     assert "ssh-keygen -l -E sha256 -f" in cmd
-    assert "/script=" not in cmd  # it never runs WinSCP
+    assert 'set "UM_HOSTKEY="' in cmd
+    code = [line for line in cmd.split("\r\n") if line and not line.startswith("rem")]
+    first_branch = next(line for line in code if "goto" in line)
+    assert first_branch == 'if "%UM_HOSTKEY%"=="" goto no_host_key'  # before WinSCP is sought
     upload = text(files, "um-ams-01/transfer/upload.sh")
     assert "host_key_fingerprint=''" in upload
     # Run, it refuses before any connection: an sftp on the PATH is never started.
@@ -216,10 +219,10 @@ def test_a_value_that_skips_the_quoting_filters_is_an_error() -> None:
 def test_hostile_local_paths_in_the_cmd() -> None:
     plan = with_local_path(example_plan(), "D:\\It's (new) & old\\ums.shar")
     cmd = text(transfer_files(plan), "um-ams-01/transfer/winscp-upload.cmd")
-    assert 'set "UM_BUNDLE=D:\\It\'s (new) & old\\ums.shar"\r\n' in cmd
+    assert 'set "UM_DEFAULT=D:\\It\'s (new) & old\\ums.shar"\r\n' in cmd
     percent = with_local_path(example_plan(), "C:\\100%USERNAME%\\ums.shar")
     cmd = text(transfer_files(percent), "um-ams-01/transfer/winscp-upload.cmd")
-    assert 'set "UM_BUNDLE="\r\n' in cmd  # no default: the operator names the bundle
+    assert 'set "UM_DEFAULT="\r\n' in cmd  # no default: the operator names the bundle
     assert "USERNAME" not in cmd
 
 
@@ -414,25 +417,38 @@ def test_cmd_labels_variables_and_blocks(has_key: bool) -> None:
     for line in code:
         stripped = re.sub(r"%%|%~(?:dp0|1|2)|%%~\$PATH:W", "", line)
         for variable in re.findall(r"%([^%]+)%", stripped):
-            assert variable in assigned | SYSTEM_VARIABLES, (variable, line)
+            # cmd.exe's substring form %NAME:~start,length% reads NAME.
+            assert variable.split(":~")[0] in assigned | SYSTEM_VARIABLES, (variable, line)
         assert stripped.count("%") % 2 == 0, line
     # Paths never go through `call` (it would expand their percent signs a second time).
-    assert all(line.strip() == "call :check_sha256" for line in code if "call " in line)
+    assert all(re.fullmatch(r"call :check_\w+", line.strip()) for line in code if "call " in line)
+
+
+def cmd_section(lines: list[str], label: str) -> list[str]:
+    """The lines from :label to the next label a branch jumps to (the .cmd's one program holds
+    the .shar and the ISO ways; the values choose one at run time)."""
+    start = lines.index(f":{label}")
+    ends = {":shar", ":iso", ":no_host_key"} - {f":{label}"}
+    end = next(i for i in range(start + 1, len(lines)) if lines[i] in ends)
+    return lines[start:end]
 
 
 def test_cmd_checks_both_files_then_runs_winscp_with_a_log() -> None:
-    lines = cmd_lines(example_plan())
+    whole = cmd_lines(example_plan())
+    lines = cmd_section(whole, "shar")
     code = "\n".join(lines)
     run = next(line for line in lines if "/script=" in line)
     assert run.startswith('"%UM_WINSCP%" /ini=nul /log="%UM_LOG%" /script="%UM_SCRIPT%"')
     assert run.endswith('/parameter // "%UM_BUNDLE%" "%UM_AGENT%"')
     assert code.index("call :check_sha256") < code.index("/script=")
     assert code.count("call :check_sha256") == 2
-    assert 'set "UM_AGENT=%~dp0..\\agent\\um-upgrade-agent.sh"' in lines
-    assert 'set "UM_BUNDLE=C:\\Upgrades\\ums-system-upgrade.shar"' in lines
+    assert 'set "UM_AGENT_RELPATH=..\\agent\\um-upgrade-agent.sh"' in whole
+    assert 'set "UM_AGENT=%~dp0%UM_AGENT_RELPATH%"' in whole
+    assert 'set "UM_DEFAULT=C:\\Upgrades\\ums-system-upgrade.shar"' in whole
+    assert 'set "UM_DELIVERY=shar"' in whole
     assert "if errorlevel 1 goto refused" in lines
     assert 'if not "%UM_RC%"=="0" goto failed' in lines
-    powershell = next(line for line in lines if line.startswith("powershell.exe"))
+    powershell = next(line for line in whole if line.startswith("powershell.exe"))
     assert powershell.count('"') == 2 and powershell.endswith('"')
     assert "%" not in powershell
     assert "Get-FileHash -Algorithm SHA256 -LiteralPath $p" in powershell

@@ -287,10 +287,17 @@ def test_iso_cmd_labels_variables_and_blocks(tmp_path: Path, options: dict[str, 
     assert all(re.fullmatch(r"call :check_\w+", line.strip()) for line in code if "call " in line)
 
 
+def iso_section(code: list[str]) -> list[str]:
+    """The ISO way of the .cmd's one program, from :iso to :no_host_key."""
+    return code[code.index(":iso") : code.index(":no_host_key")]
+
+
 def test_iso_cmd_checks_the_files_then_runs_winscp_with_five_parameters(tmp_path: Path) -> None:
-    code = cmd_code(route_plan(tmp_path, sha256_47="2" * 64))
+    whole = cmd_code(route_plan(tmp_path, sha256_47="2" * 64))
+    code = [*[line for line in whole if line.startswith("set ")], *iso_section(whole)]
     joined = "\n".join(code)
-    assert 'set "UM_FOLDER=C:\\Upgrades\\4.7"' in code
+    assert 'set "UM_DEFAULT=C:\\Upgrades\\4.7"' in code
+    assert 'set "UM_FOLDER=%UM_DEFAULT%"' in code
     assert 'if not "%~1"=="" set "UM_FOLDER=%~1"' in code
     assert 'set "UM_ISO=%UM_FOLDER%\\%UM_ISO_NAME%"' in code
     assert f'set "UM_ISO_NAME={iso_names("4.7")["iso"]}"' in code
@@ -306,10 +313,10 @@ def test_iso_cmd_checks_the_files_then_runs_winscp_with_five_parameters(tmp_path
     assert before.count("call :check_sha256") == 2  # the ISO (SHA-256 given) and the agent
     assert before.count("call :check_manifest") == 1
     assert before.count("if errorlevel 1 goto refused") == 6
-    for powershell in (line for line in code if line.startswith("powershell.exe")):
+    for powershell in (line for line in whole if line.startswith("powershell.exe")):
         assert powershell.count('"') == 2 and powershell.endswith('"')
         assert "%" not in powershell
-    manifest = next(line for line in code if "Get-FileHash -Algorithm SHA1" in line)
+    manifest = next(line for line in whole if "Get-FileHash -Algorithm SHA1" in line)
     assert "Get-FileHash -Algorithm SHA1 -LiteralPath $p" in manifest
     for form in ("'SHA1(' + $n + ')'", "'SHA1 (' + $n + ')'", "(' ' + $n)", "('*' + $n)"):
         assert form in manifest
@@ -317,10 +324,15 @@ def test_iso_cmd_checks_the_files_then_runs_winscp_with_five_parameters(tmp_path
 
 
 def test_iso_cmd_without_a_sha256_checks_the_manifest_and_the_agent(tmp_path: Path) -> None:
-    code = cmd_code(route_plan(tmp_path))
+    whole = cmd_code(route_plan(tmp_path))
+    assert 'set "UM_ISO_SHA256="' in whole
+    code = iso_section(whole)
     joined = "\n".join(code)
-    assert "UM_ISO_SHA256" not in joined
-    assert joined.count("call :check_sha256") == 1  # the agent
+    # Without a SHA-256 the ISO's own check is skipped at run time; the manifest and the
+    # agent are always checked.
+    skip = code.index('if "%UM_ISO_SHA256%"=="" goto iso_manifest')
+    assert code.index(":iso_manifest") > skip
+    assert "call :check_sha256" in code[code.index(":iso_manifest") :]  # the agent
     assert joined.count("call :check_manifest") == 1
 
 

@@ -351,7 +351,7 @@ def _files_for(upload: Upload) -> dict[str, bytes]:
         files[f"{folder}/{KNOWN_HOSTS}"] = (upload.known_hosts_line + "\n").encode("ascii")
         files[f"{folder}/{WINSCP_SCRIPT}"] = _crlf(_render("transfer/winscp-upload.txt.j2", upload))
     files[f"{folder}/{UPLOAD_SH}"] = _upload_sh(upload, batch_sha256)
-    files[f"{folder}/{WINSCP_CMD}"] = _crlf(_render("transfer/winscp-upload.cmd.j2", upload))
+    files[f"{folder}/{WINSCP_CMD}"] = _crlf(_winscp_cmd(upload))
     return dict(sorted(files.items()))
 
 
@@ -392,17 +392,68 @@ def _upload_sh(upload: Upload, batch_sha256: str) -> bytes:
     return with_values(read_template(f"transfer/{UPLOAD_SH}"), lines, list(values)).encode()
 
 
+def _winscp_cmd(upload: Upload) -> bytes:
+    """winscp-upload.cmd: the one program in templates/transfer/, with this upload's values."""
+    key = upload.host_key
+    iso = upload.iso
+    role = {item.role: item.name for item in upload.items} if iso else {}
+    default = upload.local_folder_default if iso else upload.local_bundle_default
+    values = {
+        "UM_APPLIANCE": upload.appliance,
+        "UM_HOST": upload.host,
+        "UM_PORT": upload.port,
+        "UM_REMOTE_DIR": upload.remote_dir,
+        "UM_DELIVERY": upload.delivery,
+        "UM_BUNDLE_NAME": "" if iso else upload.bundle.name,
+        "UM_BUNDLE_SHA256": "" if iso or key is None else upload.bundle.sha256,
+        "UM_ISO_NAME": role.get("iso", ""),
+        "UM_ISO_SHA256": upload.bundle.sha256 if iso and key is not None else "",
+        "UM_MANIFEST_NAME": role.get("manifest", ""),
+        "UM_CERTIFICATE_NAME": role.get("certificate", ""),
+        "UM_SIGNATURE_NAME": role.get("signature", ""),
+        "UM_AGENT_SHA256": upload.agent_sha256 if key else "",
+        "UM_AGENT_RELPATH": upload.agent_relpath_windows if key else "",
+        "UM_HOSTKEY": key.winscp if key else "",
+        "UM_SCRIPT_NAME": WINSCP_SCRIPT,
+        "UM_LOG_NAME": WINSCP_LOG,
+        "UM_DEFAULT": (default or "") if key else "",
+    }
+    header = (
+        f"rem For {rem_text(upload.appliance)}, change {rem_text(upload.ticket)}; "
+        f"written by {rem_text(upload.generator)}."
+    )
+    lines = [header, *(f'set "{name}={cmd_value(value)}"' for name, value in values.items())]
+    program = read_template(f"transfer/{WINSCP_CMD}")
+    return with_values(program, lines, list(values), CMD_VALUES).encode()
+
+
 VALUES_START = "# --- values (written by umrunbook) ---\n"
 VALUES_END = "# --- end of values ---\n"
+CMD_VALUES = ("rem --- values (written by umrunbook) ---\n", "rem --- end of values ---\n")
 
 
-def with_values(program: str, lines: Sequence[str], names: Sequence[str]) -> str:
+def _declared(block: str) -> list[str]:
+    names = []
+    for line in block.splitlines():
+        if line.startswith('set "') and "=" in line:
+            names.append(line[len('set "') :].split("=", 1)[0])
+        elif "=" in line and not line.startswith(("#", "rem ")):
+            names.append(line.split("=", 1)[0])
+    return names
+
+
+def with_values(
+    program: str,
+    lines: Sequence[str],
+    names: Sequence[str],
+    markers: tuple[str, str] = (VALUES_START, VALUES_END),
+) -> str:
     """The program with its block of values replaced by `lines`. The program's own block
     names every variable with an empty value (what shellcheck reads); a name given here
     that the program does not declare, or the reverse, is a defect caught at once."""
-    start = program.index(VALUES_START) + len(VALUES_START)
-    end = program.index(VALUES_END, start)
-    declared = [line.split("=", 1)[0] for line in program[start:end].splitlines() if "=" in line]
+    start = program.index(markers[0]) + len(markers[0])
+    end = program.index(markers[1], start)
+    declared = _declared(program[start:end])
     if declared != list(names):
         raise ValueError(f"the program declares {declared}, the values are {list(names)}")
     return program[:start] + "".join(f"{line}\n" for line in lines) + program[end:]
