@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from umrunbook.catalogue.procedure import Commands
 from umrunbook.faces.uploads import (
     UPLOAD_SH,
     WINSCP_CMD,
@@ -33,7 +32,7 @@ from umrunbook.faces.uploads import (
     scriptable,
     upload_of,
 )
-from umrunbook.planning.plan import Hop, Plan, PlannedStep, Text
+from umrunbook.planning.plan import Hop, Plan, PlannedStep
 from umrunbook.planning.records import (
     CERTIFICATES_KEY,
     CLEANUP_KEY,
@@ -364,20 +363,12 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
     )
 
 
-def commands_text(block: Commands) -> str:
-    return "\n".join(block.lines)
-
-
-def text_parts(text: Text) -> Parts:
-    """Catalogue prose with the appliance's values, as parts."""
-    return tuple((t, "value" if is_value else "data") for t, is_value in text.segments)
-
-
 # -- the transfer guide -----------------------------------------------------------------------
 
 
 class _Guide:
-    """Collects the guide's blocks; `p` takes prose with `{}` for each value, in order."""
+    """Collects the guide's blocks, in order. Parts are split where the Markdown breaks its
+    lines, so that the Markdown runbook keeps its line ends byte for byte."""
 
     def __init__(self) -> None:
         self.blocks: list[Block] = []
