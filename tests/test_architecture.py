@@ -36,7 +36,15 @@ FACES = {
     "transfer": "transfer",
     "ticket": "ticket",
 }
-FACES_SHARED = {"registry", "templating", "qrcodes", "humanize"}
+FACES_SHARED = {
+    "registry",
+    "templating",
+    "qrcodes",
+    "humanize",
+    "view",
+    "uploads",
+    "commonmark",
+}
 
 
 def _module_name(path: Path) -> str:

@@ -23,11 +23,12 @@ from tests.test_html_support import (
 from umrunbook.faces.html import render_html
 from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.registry import RenderOptions
+from umrunbook.faces.view import runbook_view
 from umrunbook.planning.plan import Plan
 
 
 def page(plan: Plan) -> str:
-    return render_html(plan, render_markdown(plan), RenderOptions()).decode("utf-8")
+    return render_html(runbook_view(plan), RenderOptions()).decode("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +101,8 @@ def test_every_checkbox_is_labelled_unique_and_stable(html: str) -> None:
         labels = [a for a in box.ancestors() if a.tag == "label"]
         assert labels and labels[0].text.strip(), box.attrs["id"]
         assert "disabled" not in box.attrs
-    # Ids come from the headings, so a re-rendered runbook keeps the ticks made in it.
-    assert "tick-step-7-run-the-preflight-checks-1" in ids
+    # Ids are the view's record keys, so a re-rendered runbook keeps the ticks made in it.
+    assert "preflight" in ids and "prerequisite:snapshot-name" in ids
     assert ids == [b.attrs["id"] for b in parse_html(page(hostile_plans()[0])).iter("input")]
 
 
@@ -166,8 +167,10 @@ def test_print_view_has_the_video_as_a_qr_code(html: str) -> None:
 
 def test_a_step_with_no_where_in_the_catalogue_list_still_gets_a_neutral_badge() -> None:
     plan = example_plans()[0]
-    text = render_markdown(plan).replace("**Where:** Web UI", "**Where:** Somewhere new", 1)
-    html = render_html(plan, text, RenderOptions()).decode()
+    hop = plan.hops[0]
+    certificates = replace(hop.certificates, where_label="Somewhere new")
+    plan = replace(plan, hops=(replace(hop, certificates=certificates), *plan.hops[1:]))
+    html = render_html(runbook_view(plan), RenderOptions()).decode()
     badge = [b for b in parse_html(html).iter("span", "where") if b.text == "Somewhere new"]
     assert badge and "where-other" in badge[0].classes()
 
@@ -265,7 +268,7 @@ def test_the_as_executed_page_shows_records_and_nothing_to_tick(plan: Plan) -> N
         "verify": [StepRecord("verify", "FAIL", "2026-12-05T23:05:00Z", "agent", "services ?")],
     }
     text = render_markdown(plan, executed, ["evidence.json"])
-    html = render_html(plan, text, RenderOptions(), executed=executed).decode()
+    html = render_html(runbook_view(plan, executed, ["evidence.json"]), RenderOptions()).decode()
     doc = parse_html(html)
     assert not doc.iter("input") and not doc.iter("label")
     assert not [e for e in doc.iter() if e.attrs.get("id") in ("tools", "export", "reset")]

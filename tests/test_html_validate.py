@@ -13,8 +13,8 @@ from tests.conftest import need
 from tests.test_html_support import NODE_DIR, example_plans, render_package
 from umrunbook.evidence.records import StepRecord
 from umrunbook.faces.html import render_html
-from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.registry import RenderOptions
+from umrunbook.faces.view import runbook_view
 
 VNU = NODE_DIR / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # The checker cannot compute the hashes our Content-Security-Policy allows the inline style and
@@ -39,9 +39,9 @@ def test_runbooks_and_index_have_no_error_or_warning(tmp_path: Path) -> None:
     # The as-executed page, where the boxes are records.
     plan = example_plans()[0]
     executed = {"snapshot": [StepRecord("snapshot", "done", "2026-12-05T22:05:00Z", "JO")]}
-    text = render_markdown(plan, executed, ["evidence.json"])
+    view = runbook_view(plan, executed, ["evidence.json"])
     as_executed = tmp_path / "as-executed.html"
-    as_executed.write_bytes(render_html(plan, text, RenderOptions(), executed=executed))
+    as_executed.write_bytes(render_html(view, RenderOptions()))
     pages.append(as_executed)
     result = subprocess.run(
         ["java", "-jar", str(VNU), "--format", "json", *map(str, pages)],

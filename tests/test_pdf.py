@@ -23,6 +23,7 @@ from umrunbook.faces.humanize import when_utc
 from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
 from umrunbook.faces.registry import RenderOptions
+from umrunbook.faces.view import runbook_view
 from umrunbook.planning.plan import Plan
 
 POPPLER = ("pdfinfo", "pdftotext", "pdffonts")
@@ -50,14 +51,14 @@ def plan() -> Plan:
 def a4(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Made here from the very plan the tests compare it with (A4 is the default)."""
     path = tmp_path_factory.mktemp("a4") / "runbook.pdf"
-    path.write_bytes(render_pdf(plan, render_markdown(plan), RenderOptions()))
+    path.write_bytes(render_pdf(runbook_view(plan), RenderOptions()))
     return path
 
 
 @pytest.fixture(scope="module")
 def letter(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("letter") / "runbook.pdf"
-    path.write_bytes(render_pdf(plan, render_markdown(plan), RenderOptions(paper="letter")))
+    path.write_bytes(render_pdf(runbook_view(plan), RenderOptions(paper="letter")))
     return path
 
 
@@ -214,7 +215,7 @@ def test_a_route_of_two_upgrades_with_a_field_report_in_both_faces(tmp_path: Pat
     need("pdftotext")
     plan = multi_hop_plan()
     path = tmp_path / "route.pdf"
-    path.write_bytes(render_pdf(plan, render_markdown(plan), RenderOptions()))
+    path.write_bytes(render_pdf(runbook_view(plan), RenderOptions()))
     pages = run("pdftotext", "-raw", str(path), "-").split("\f")[:-1]
     assert_pdf_carries_the_markdown(plan, pages)
     text = "\n".join(pages).translate(TYPOGRAPHIC)
@@ -239,7 +240,7 @@ def test_links_are_clickable_and_the_video_has_a_qr_code(plan: Plan, a4: Path) -
     urls = [r.url for r in plan.hops[0].procedure.references.values() if r.url]
     for url in urls:
         assert f"/URI({url})".encode() in data, url
-    inputs = typst_inputs(plan, "a4", render_markdown(plan))
+    inputs = typst_inputs(runbook_view(plan), "a4")
     (qr,) = [v for k, v in inputs.items() if k.startswith("qr-")]
     assert qr.startswith("<svg") and "youtube.com" not in qr  # a picture of the URL, not text
     need("pdftotext")
@@ -249,7 +250,7 @@ def test_links_are_clickable_and_the_video_has_a_qr_code(plan: Plan, a4: Path) -
 def test_the_plan_goes_in_as_json_data_never_as_markup(plan: Plan) -> None:
     import json
 
-    inputs = typst_inputs(plan, "a4", render_markdown(plan))
+    inputs = typst_inputs(runbook_view(plan), "a4")
     data = json.loads(inputs["plan"])
     assert data["appliance"]["notes"] == list(HOSTILE_LINES)
     assert data["appliance"]["ssh_port"] == "22"  # every value a string
@@ -262,9 +263,9 @@ def test_same_bytes_for_the_same_plan_and_no_typst_warning(plan: Plan) -> None:
 
     from umrunbook.faces.pdf import template_bytes
 
-    first = render_pdf(plan, render_markdown(plan), RenderOptions())
-    assert first == render_pdf(plan, render_markdown(plan), RenderOptions())
-    inputs = typst_inputs(plan, "a4", render_markdown(plan))
+    first = render_pdf(runbook_view(plan), RenderOptions())
+    assert first == render_pdf(runbook_view(plan), RenderOptions())
+    inputs = typst_inputs(runbook_view(plan), "a4")
     _, warnings = typst.compile_with_warnings(
         template_bytes(),
         format="pdf",
@@ -323,9 +324,7 @@ def test_the_as_executed_pdf_carries_the_as_executed_markdown(plan: Plan, tmp_pa
     sources = ["evidence-um-ams-01.json", "manual-um-ams-01.json"]
     markdown = render_markdown(plan, executed, sources)
     path = tmp_path / "as-executed.pdf"
-    path.write_bytes(
-        render_pdf(plan, markdown, RenderOptions(), executed=executed, executed_from=sources)
-    )
+    path.write_bytes(render_pdf(runbook_view(plan, executed, sources), RenderOptions()))
     assert info(path)["Title"].startswith("As executed: upgrade um-ams-01 to Usage Meter 4.3")
     pages = run("pdftotext", "-raw", str(path), "-").split("\f")[:-1]
     assert_pdf_carries_the_markdown(plan, pages, markdown)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from umrunbook.evidence.records import AgentEvidence, Evidence, ManualEvidence
 from umrunbook.faces.humanize import duration
 from umrunbook.planning.plan import Plan
 from umrunbook.planning.records import StepRecord
-
-if TYPE_CHECKING:
-    pass
 
 COLUMNS = (
     "appliance",
@@ -36,6 +32,7 @@ class Execution:
     manual: list[ManualEvidence] = field(default_factory=list)
 
     def records(self) -> dict[str, list[StepRecord]]:
+        """Every record by its record key (planning/records.py), as the view looks them up."""
         by_step: dict[str, list[StepRecord]] = {}
         items: list[Evidence] = [*self.agent, *self.manual]
         for evidence in items:
@@ -121,8 +118,8 @@ def as_executed_files(
     plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
 ) -> dict[str, bytes]:
     """The as-executed runbooks of every appliance with evidence, keyed by package path."""
-    from umrunbook.faces.markdown import render_markdown
     from umrunbook.faces.registry import RenderOptions, face
+    from umrunbook.faces.view import runbook_view
 
     options = RenderOptions(formats=tuple(formats), paper=paper)
     files: dict[str, bytes] = {}
@@ -133,10 +130,8 @@ def as_executed_files(
         items: list[Evidence] = [*run.agent, *run.manual]
         sources = [e.path for e in items]
         records = run.records()
-        text = render_markdown(plan, records, sources)
+        view = runbook_view(plan, records, sources)
         name = plan.appliance.name
         for fmt in formats:
-            files[f"{name}/as-executed.{fmt}"] = face(fmt).renderer()(
-                plan, text, options, executed=records, executed_from=sources
-            )
+            files[f"{name}/as-executed.{fmt}"] = face(fmt).renderer()(view, options)
     return files

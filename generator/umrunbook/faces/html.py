@@ -7,10 +7,11 @@ command block gets a copy button. The page is one file: its stylesheet and scrip
 and a Content-Security-Policy forbids every request, so it works the same offline, from a
 share or from a mail attachment.
 
-Each tick box carries the plan's id of what it ticks (a step, a prerequisite, a certificate,
-a backout step, the cleanup), found from the headings and the plan, so the page can export
-who ticked what and when as the manual-steps evidence `umrunbook ingest` reads. The
-as-executed page shows the records as marks, with nothing to tick.
+The Markdown text is the runbook's view as CommonMark (faces/commonmark.py), never the Markdown
+face's file. What each tick box ticks comes from the view: its boxes, in document order, each
+with its record key (the box's id, and what the page exports as the manual-steps evidence
+`umrunbook ingest` reads); on the as-executed page, each box is the mark of its record. No
+heading's text decides what a box means.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup, escape
 
 from umrunbook.catalogue.procedure import PLACES
+from umrunbook.faces.commonmark import render_view
 from umrunbook.faces.templating import csp_hash, read_template, template_loader
+from umrunbook.faces.view import Mark, RunbookView, Tick
 from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
     from markdown_it.utils import EnvType, OptionsDict
 
     from umrunbook.faces.registry import RenderOptions
-    from umrunbook.planning.records import StepRecord
 
 WHERE_KEYS = {label: key for key, label in PLACES.items()}
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
@@ -70,78 +72,6 @@ class Page:
     body: str
     toc: list[Heading]
     boxes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What one tick box ticks, as the manual-steps evidence names it."""
-
-    id: str
-    number: str
-    title: str
-
-
-@dataclass
-class Targets:
-    """The plan's tickable lines, hop by hop, in the order the runbook shows them."""
-
-    prerequisites: list[list[Target]] = field(default_factory=list)
-    steps: list[dict[str, Target]] = field(default_factory=list)
-    certificates: list[list[Target]] = field(default_factory=list)
-    backout: list[dict[str, Target]] = field(default_factory=list)
-    cleanup: Target = Target("cleanup", "", "Snapshot removed")
-
-    @classmethod
-    def of(cls, plan: Plan) -> Targets:
-        targets = cls()
-        servers = plan.appliance.metered_servers
-        for hop in plan.hops:
-            targets.prerequisites.append(
-                [Target(f"prerequisite:{p.id}", "", p.text) for p in hop.procedure.prerequisites]
-                + [
-                    Target(
-                        "prerequisite:snapshot-name",
-                        "",
-                        f"Snapshot to take: {hop.snapshot_name}",
-                    )
-                ]
-            )
-            targets.steps.append({s.number: Target(s.id, s.number, s.title) for s in hop.steps})
-            targets.certificates.append(
-                [
-                    Target(f"certificate:{server}", "", f"{server}: certificate accepted")
-                    for server in servers
-                ]
-                or [Target("certificates", "", "Certificates accepted")]
-            )
-            targets.backout.append(
-                {
-                    s.number: Target(f"backout:{s.number}", s.number, s.title)
-                    for s in hop.backout.steps
-                }
-            )
-        if len(plan.hops) > 1:
-            targets.cleanup = Target("cleanup", "", "Snapshots removed")
-        return targets
-
-    def under(self, level: int, text: str, hop: int) -> list[Target]:
-        """The targets of the boxes under a heading, in order (the last one repeats)."""
-        if hop < 0 or hop >= len(self.steps):
-            return []
-        if level == 2:
-            if text.endswith("Prerequisites"):
-                return self.prerequisites[hop]
-            if text.endswith("After the upgrade: accept the certificates again"):
-                return self.certificates[hop]
-            if text == "Closing the change":
-                return [self.cleanup]
-            return []
-        found = re.match(r"(Step|Backout) (\S+): ", text)
-        if not found:
-            return []
-        table = self.steps[hop] if found.group(1) == "Step" else self.backout[hop]
-        target = table.get(found.group(2))
-        return [target] if target else []
 
 
 def icon(key: str) -> Markup:
@@ -207,14 +137,12 @@ def _render_tick(
         kind = escape(token.meta["record"])
         return f'<span class="mark mark-{kind}" aria-hidden="true"></span>'
     checked = " checked" if token.meta.get("checked") else ""
-    target: Target | None = token.meta.get("target")
-    data = (
-        f' data-step="{escape(target.id)}" data-number="{escape(target.number)}"'
-        f' data-title="{escape(target.title)}"'
-        if target
-        else ""
+    tick: Tick = token.meta["tick"]
+    return (
+        f'<input type="checkbox" class="tick" id="{escape(tick.box_id)}"'
+        f' data-step="{escape(tick.key)}" data-number="{escape(tick.number)}"'
+        f' data-title="{escape(tick.title)}"{checked}>'
     )
-    return f'<input type="checkbox" class="tick" id="{token.content}"{data}{checked}>'
 
 
 def _render_table_open(
@@ -240,18 +168,22 @@ def inline_text(token: Token) -> str:
     )
 
 
-def render_page(markdown_text: str, plan: Plan | None = None, as_executed: bool = False) -> Page:
-    """The Markdown runbook as the page's main content, with its table of contents.
+class PageMismatch(RuntimeError):
+    """The text has another number of boxes than the view: a defect of the package."""
 
-    With the plan, each tick box names what it ticks (see Targets); on the as-executed page
-    each box becomes a mark of the record beside it.
+
+def render_page(view: RunbookView) -> Page:
+    """The view's runbook as the page's main content, with its table of contents.
+
+    Each tick box is the next of the view's boxes; on the as-executed page each box becomes
+    the mark of its record.
     """
     from markdown_it.token import Token
 
+    as_executed = view.executed
     md = _parser(as_executed)
-    targets = Targets.of(plan) if plan is not None else Targets()
-    under: list[Target] = []
-    hop = -1
+    markdown_text = render_view(view)
+    view_boxes = iter(view.boxes)
     step_card: Token | None = None
     card_marks: list[str] = []
     env: dict[str, Any] = {}
@@ -262,7 +194,6 @@ def render_page(markdown_text: str, plan: Plan | None = None, as_executed: bool 
     open_part = open_step = False
     current: Heading | None = None
     boxes = 0
-    box_in_section = 0
 
     def unique(base: str) -> str:
         candidate, n = base, 2
@@ -292,10 +223,6 @@ def render_page(markdown_text: str, plan: Plan | None = None, as_executed: bool 
             ident = unique(slug(text))
             token.attrSet("id", ident)
             heading = Heading(level, ident, text)
-            box_in_section = 0
-            if level == 2 and text.endswith("Prerequisites"):
-                hop += 1
-            under = targets.under(level, text, hop)
             if level <= 2:
                 if open_step:
                     out.append(section(""))
@@ -331,14 +258,14 @@ def render_page(markdown_text: str, plan: Plan | None = None, as_executed: bool 
                     current.where = where
             box = _tick_box(token, Token)
             if box is not None:
-                owner = current.id if current else "top"
-                box_in_section += 1
                 boxes += 1
-                box.content = f"tick-{owner}-{box_in_section}"
-                if under:
-                    box.meta["target"] = under[min(box_in_section, len(under)) - 1]
+                tick, mark = next(view_boxes, (None, None))
+                if tick is None:
+                    name = view.plan.appliance.name
+                    raise PageMismatch(f"{name}: box {boxes} of the page is not in the view")
+                box.meta["tick"] = tick
                 if as_executed:
-                    box.meta["record"] = _record_kind(token, box.meta["checked"])
+                    box.meta["record"] = _mark_kind(mark)
                     card_marks.append(box.meta["record"])
         out.append(token)
     close_card()
@@ -346,6 +273,8 @@ def render_page(markdown_text: str, plan: Plan | None = None, as_executed: bool 
         out.append(section(""))
     if open_part:
         out.append(section(""))
+    if next(view_boxes, None) is not None:
+        raise PageMismatch(f"{view.plan.appliance.name}: the view has more boxes than the page")
     body = md.renderer.render(out, md.options, env)
     return Page(body, toc, boxes)
 
@@ -400,16 +329,9 @@ def _tick_box(token: Token, token_class: type[Token]) -> Token | None:
     return None
 
 
-def _record_kind(token: Token, checked: bool) -> str:
-    """The mark of a record line: its result (the first bold word), or none without one."""
-    if not checked:
-        return "none"
-    children = token.children or []
-    for n, child in enumerate(children[:-1]):
-        if child.type == "strong_open" and children[n + 1].type == "text":
-            result = children[n + 1].content.strip().lower()
-            return result if result in ("pass", "fail", "warn") else "done"
-    return "done"
+def _mark_kind(mark: Mark | None) -> str:
+    """The look of a record's mark: its result, or none without a record."""
+    return mark.kind if mark is not None else "none"
 
 
 @cache
@@ -439,18 +361,12 @@ def video_qr_codes(plan: Plan) -> list[tuple[str, str, Markup]]:
     return codes
 
 
-def render_html(
-    plan: Plan,
-    markdown_text: str,
-    options: RenderOptions,
-    *,
-    executed: Mapping[str, Sequence[StepRecord]] | None = None,
-    executed_from: Sequence[str] = (),
-) -> bytes:
-    """The HTML runbook; with `executed` (the Markdown being the as-executed runbook), the
-    as-executed page: the records shown, nothing to tick, nothing remembered."""
-    as_executed = executed is not None
-    page = render_page(markdown_text, plan, as_executed)
+def render_html(view: RunbookView, options: RenderOptions) -> bytes:
+    """The HTML runbook; from an as-executed view, the as-executed page: the records shown,
+    nothing to tick, nothing remembered."""
+    as_executed = view.executed
+    plan = view.plan
+    page = render_page(view)
     style = read_template("assets/runbook.css")
     script = read_template("assets/runbook.js")
     policy = (

@@ -1,6 +1,6 @@
 """The PDF runbook: the plan as JSON data, typeset by Typst from `templates/runbook.typ`.
 
-The plan reaches the template only through `sys.inputs` (see plandata.py), so no inventory
+The plan reaches the template only through `sys.inputs` (see pdf_data.py), so no inventory
 text ever becomes Typst markup. Only the fonts built into the Typst engine are used, never the
 system's, and the timestamp is the plan's: every machine gives the same bytes. The result is
 PDF/A-2b, tagged, with its title, author and keywords set, for the change ticket's archive.
@@ -8,7 +8,6 @@ PDF/A-2b, tagged, with its title, author and keywords set, for the change ticket
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final
@@ -17,7 +16,7 @@ from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
     from umrunbook.faces.registry import RenderOptions
-    from umrunbook.planning.records import StepRecord
+    from umrunbook.faces.view import RunbookView
 
 TEMPLATE = "runbook.typ"
 PDF_STANDARD: Final = "a-2b"
@@ -44,17 +43,11 @@ def qr_svgs(plan: Plan) -> list[str]:
     ]
 
 
-def typst_inputs(
-    plan: Plan,
-    paper: str,
-    markdown_text: str,
-    executed: Mapping[str, Sequence[StepRecord]] | None = None,
-    executed_from: Sequence[str] = (),
-) -> dict[str, str]:
-    from umrunbook.faces.pdf_data import plan_json
+def typst_inputs(view: RunbookView, paper: str) -> dict[str, str]:
+    from umrunbook.faces.pdf_data import view_json
 
-    inputs = {"plan": plan_json(plan, markdown_text, executed, executed_from), "paper": paper}
-    for n, svg in enumerate(qr_svgs(plan)):
+    inputs = {"plan": view_json(view), "paper": paper}
+    for n, svg in enumerate(qr_svgs(view.plan)):
         inputs[f"qr-{n}"] = svg
     return inputs
 
@@ -79,17 +72,9 @@ def compile_pdf(inputs: dict[str, str], timestamp: int) -> bytes:
     return result
 
 
-def render_pdf(
-    plan: Plan,
-    markdown_text: str,
-    options: RenderOptions,
-    *,
-    executed: Mapping[str, Sequence[StepRecord]] | None = None,
-    executed_from: Sequence[str] = (),
-) -> bytes:
-    """The PDF runbook of one plan, from the plan's data; the Markdown lends it only the
-    transfer section, which the transfer files' template writes. With `executed` (records by
-    step id), the as-executed runbook: each step with what was recorded there."""
+def render_pdf(view: RunbookView, options: RenderOptions) -> bytes:
+    """The PDF runbook of one plan, from its view; from an as-executed view, the as-executed
+    runbook: each step with what was recorded there."""
     paper = options.paper if options.paper in ("a4", "letter") else "a4"
-    inputs = typst_inputs(plan, paper, markdown_text, executed, executed_from)
-    return compile_pdf(inputs, int(plan.generated_at.timestamp()))
+    inputs = typst_inputs(view, paper)
+    return compile_pdf(inputs, int(view.plan.generated_at.timestamp()))

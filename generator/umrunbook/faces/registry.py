@@ -8,7 +8,7 @@ or the package that calls them: what they share (the options, the templates) liv
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol, cast
@@ -16,23 +16,14 @@ from typing import TYPE_CHECKING, Protocol, cast
 from umrunbook.errors import UserError
 
 if TYPE_CHECKING:
-    from umrunbook.planning.plan import Plan
-    from umrunbook.planning.records import StepRecord
+    from umrunbook.faces.view import RunbookView
 
 
 class DocumentRenderer(Protocol):
-    """One face: the runbook of one plan as one file's bytes; with `executed` (records by
-    step id), the as-executed runbook."""
+    """One face: the runbook's view (faces/view.py, built once per plan) as one file's bytes;
+    a view built with records gives the as-executed runbook."""
 
-    def __call__(
-        self,
-        plan: Plan,
-        markdown_text: str,
-        options: RenderOptions,
-        *,
-        executed: Mapping[str, Sequence[StepRecord]] | None = None,
-        executed_from: Sequence[str] = (),
-    ) -> bytes: ...
+    def __call__(self, view: RunbookView, options: RenderOptions) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)

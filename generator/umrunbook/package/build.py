@@ -60,14 +60,14 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
     """The files of one appliance, keyed by their path inside the package."""
     if plan.state != PLANNED:
         return {}
-    from umrunbook.faces.markdown import render_markdown
     from umrunbook.faces.transfer import transfer_files
+    from umrunbook.faces.view import runbook_view
 
     name = plan.appliance.name
     files: dict[str, bytes] = {}
-    markdown_text = render_markdown(plan)
+    view = runbook_view(plan)
     for fmt in options.formats:
-        files[f"{name}/runbook.{fmt}"] = face(fmt).renderer()(plan, markdown_text, options)
+        files[f"{name}/runbook.{fmt}"] = face(fmt).renderer()(view, options)
     for hop in plan.hops:
         files[f"{name}/{hop.folder}agent/{hop.agent.name}"] = hop.agent.text.encode("utf-8")
     files.update(transfer_files(plan))

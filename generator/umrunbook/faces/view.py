@@ -1,0 +1,899 @@
+"""The runbook's one view: what every face of the runbook shows, built once from a Plan.
+
+Every section and step in order, with its heading, its source, and each tickable line with its
+record key (planning/records.py) and the records the evidence holds for it; the transfer guide,
+from the same Upload the transfer scripts are written from; and the wording that is not
+presentation (headings, labels, fixed sentences), written here once. The Markdown, the HTML
+and the PDF are presentations of this: none reads another's output, and none works out what a
+line means from its heading.
+
+Prose is a tuple of parts (text, kind):
+
+- ``text``: fixed wording, written to be literal in Markdown as it stands;
+- ``data``: catalogue or inventory text, escaped by each face;
+- ``value``: a value (a code span, a monospace run);
+- ``strong``: fixed wording in bold;
+- ``break``: where the Markdown breaks the line (a space to every other face).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from umrunbook.faces.uploads import (
+    UPLOAD_SH,
+    WINSCP_CMD,
+    WINSCP_LOG,
+    WINSCP_SCRIPT,
+    Upload,
+    powershell_quote,
+    scriptable,
+    upload_of,
+)
+from umrunbook.planning.plan import Hop, Plan, PlannedStep
+from umrunbook.planning.records import (
+    CERTIFICATES_KEY,
+    CLEANUP_KEY,
+    SNAPSHOT_PREREQUISITE,
+    StepRecord,
+    backout_key,
+    certificate_key,
+    prerequisite_key,
+    step_key,
+)
+
+Kind = Literal["text", "data", "value", "strong", "break"]
+Part = tuple[str, Kind]
+Parts = tuple[Part, ...]
+Executed = Mapping[str, Sequence[StepRecord]]
+
+# -- the wording ------------------------------------------------------------------------------
+TITLE_PLANNED = "Upgrade"
+TITLE_EXECUTED = "As executed: upgrade"
+PLAN = "Plan"
+PREREQUISITES = "Prerequisites"
+PREREQUISITES_INTRO = "Check each one before the window starts."
+TRANSFER = "Transfer"
+PHASES = (("before", "Before the window"), ("window", "In the window"))
+CERTIFICATES = "After the upgrade: accept the certificates again"
+BACKOUT = "Backout plan"
+BACKOUT_WHEN = "Invoke it when:"
+CLOSING = "Closing the change"
+SIGN_OFF = "Sign-off"
+REFERENCES = "References"
+BY_AGENT = "the agent, started by you"
+BY_HAND = "you, by hand"
+FIELD_REPORT = (
+    "Field report, not the vendor's text:",
+    "confirm this step against the vendor document for your build before the window.",
+)
+AGENT_RUNS = "The agent runs the vendor's commands for you:"
+SNAPSHOT_AT_DEFAULT = "the VM's location in vCenter"
+NO_SERVERS = (
+    "The inventory names no metered servers: accept the certificate of every product server "
+    "listed in the web interface."
+)
+UNRECORDED_TIME = "an unrecorded time"
+NO_RECORD = "no record in the evidence."
+SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
+
+
+# -- the model --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One record of a tickable line, as the as-executed runbook shows it."""
+
+    result: str
+    at: str
+    by: str
+    detail: str  # only on a step's line, and only when it says more than the step's title
+
+    @property
+    def kind(self) -> str:
+        """The mark's look: pass, fail, warn, or done for anything else."""
+        kind = self.result.strip().lower()
+        return kind if kind in ("pass", "fail", "warn") else "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One tickable line: what it is recorded under, and (as executed) what was recorded."""
+
+    key: str  # the record key: what the page exports and the evidence is looked up by
+    box_id: str  # the tick box's id in the page: the key, with the upgrade on a route
+    number: str  # the step's number ("" for a line that is no step)
+    title: str  # as the page's export names it
+    marks: tuple[Mark, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A tickable line of a list (a prerequisite, a certificate): its words and its tick."""
+
+    parts: Parts
+    tick: Tick
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    step: PlannedStep
+    heading: str  # "Step 3: Stop the services", "Backout 1: ..."
+    lead: str  # how its tick line starts: "Step 3", "Backout 1"
+    tick: Tick
+    by: str
+    field_report: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseView:
+    heading: str
+    steps: tuple[StepView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One block of the transfer guide."""
+
+    kind: Literal["heading", "para", "item", "enum", "code"]
+    parts: Parts = ()
+    number: str = ""  # an enum item's
+    shell: str = ""  # a code block's
+    lines: tuple[str, ...] = ()  # a code block's
+
+
+@dataclass(frozen=True, slots=True)
+class HopView:
+    hop: Hop
+    index: int  # from 1
+    heading: str  # "Upgrade 1 of 2: 4.2.0 → 4.5" on a route, "" for one upgrade
+    prefix: str  # "4.5: " on a route
+    prerequisites_heading: str
+    prerequisites: tuple[Line, ...]  # the procedure's, then the snapshot to take
+    transfer_heading: str
+    transfer: tuple[Block, ...]
+    phases: tuple[PhaseView, ...]
+    certificates_heading: str
+    certificates: PlannedStep
+    certificate_lines: tuple[Line, ...]
+    backout_heading: str
+    backout: tuple[StepView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookView:
+    plan: Plan
+    executed: bool
+    executed_from: tuple[str, ...]
+    title: str
+    multi: bool
+    hops: tuple[HopView, ...]
+    cleanup: PlannedStep
+    cleanup_tick: Tick
+    cleanup_label: str  # "Snapshot removed", "Snapshots removed"
+
+    @property
+    def ticks(self) -> tuple[Tick, ...]:
+        """Every tickable line, in the order the runbook shows them."""
+        found: list[Tick] = []
+        for hop in self.hops:
+            found += [line.tick for line in hop.prerequisites]
+            found += [s.tick for phase in hop.phases for s in phase.steps]
+            found += [line.tick for line in hop.certificate_lines]
+            found += [s.tick for s in hop.backout]
+        return (*found, self.cleanup_tick)
+
+    @property
+    def boxes(self) -> tuple[tuple[Tick, Mark | None], ...]:
+        """Every box of the document in order: one per tick; as executed, one per record
+        (a tick with no record keeps one empty box)."""
+        if not self.executed:
+            return tuple((tick, None) for tick in self.ticks)
+        return tuple((tick, mark) for tick in self.ticks for mark in (tick.marks or (None,)))
+
+
+# -- building it ------------------------------------------------------------------------------
+
+
+def runbook_view(
+    plan: Plan, executed: Executed | None = None, executed_from: Sequence[str] = ()
+) -> RunbookView:
+    """The view of one plan; with `executed` (records by record key), the as-executed one."""
+    multi = len(plan.hops) > 1
+    a = plan.appliance
+    title = TITLE_EXECUTED if executed is not None else TITLE_PLANNED
+    hops = tuple(_hop_view(plan, hop, n, executed) for n, hop in enumerate(plan.hops))
+    label = "Snapshots removed" if multi else "Snapshot removed"
+    return RunbookView(
+        plan=plan,
+        executed=executed is not None,
+        executed_from=tuple(executed_from),
+        title=f"{title} {a.name} to Usage Meter {plan.target.short}",
+        multi=multi,
+        hops=hops,
+        cleanup=plan.hops[-1].cleanup,
+        cleanup_tick=_tick(CLEANUP_KEY, CLEANUP_KEY, "", label, executed),
+        cleanup_label=label,
+    )
+
+
+def _marks(
+    executed: Executed | None, key: str, title: str | None = None, target: str = ""
+) -> tuple[Mark, ...]:
+    return tuple(
+        Mark(
+            r.result,
+            r.at or UNRECORDED_TIME,
+            r.by,
+            r.detail if title is not None and r.detail and r.detail != title else "",
+        )
+        for r in (executed or {}).get(key, ())
+        if not target or r.belongs_to(target)
+    )
+
+
+def _tick(
+    key: str,
+    box_id: str,
+    number: str,
+    title: str,
+    executed: Executed | None,
+    *,
+    step_title: str | None = None,
+    target: str = "",
+) -> Tick:
+    return Tick(key, box_id, number, title, _marks(executed, key, step_title, target))
+
+
+def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopView:
+    multi = len(plan.hops) > 1
+    a = plan.appliance
+    prefix = f"{hop.target_version.short}: " if multi else ""
+    target = hop.procedure.target
+
+    def box(key: str) -> str:
+        # A route has the same lines in every upgrade: the page's ids must still be unique.
+        return f"hop-{n + 1}:{key}" if multi else key
+
+    prerequisites = [
+        Line(
+            ((p.text, "data"),),
+            _tick(prerequisite_key(p.id), box(prerequisite_key(p.id)), "", p.text, executed),
+        )
+        for p in hop.procedure.prerequisites
+    ]
+    snapshot_at = a.snapshot or SNAPSHOT_AT_DEFAULT
+    snapshot_key = prerequisite_key(SNAPSHOT_PREREQUISITE)
+    prerequisites.append(
+        Line(
+            (
+                ("Snapshot to take: ", "text"),
+                (hop.snapshot_name, "value"),
+                (" at ", "text"),
+                (snapshot_at, "data"),
+            ),
+            _tick(
+                snapshot_key,
+                box(snapshot_key),
+                "",
+                f"Snapshot to take: {hop.snapshot_name}",
+                executed,
+            ),
+        )
+    )
+
+    def step_view(step: PlannedStep) -> StepView:
+        key = step_key(step.id)
+        tick = _tick(
+            key,
+            box(key),
+            step.number,
+            step.title,
+            executed,
+            step_title=step.title,
+            target=target,
+        )
+        return StepView(
+            step,
+            f"Step {step.number}: {step.title}",
+            f"Step {step.number}",
+            tick,
+            BY_AGENT if step.by == "agent" else BY_HAND,
+            step.source.kind == "field",
+        )
+
+    def backout_view(step: PlannedStep) -> StepView:
+        key = backout_key(step.number)
+        tick = _tick(key, box(key), step.number, step.title, executed, step_title=step.title)
+        return StepView(
+            step,
+            f"Backout {step.number}: {step.title}",
+            f"Backout {step.number}",
+            tick,
+            BY_AGENT if step.by == "agent" else BY_HAND,
+            step.source.kind == "field",
+        )
+
+    phases = tuple(
+        PhaseView(prefix + heading, tuple(step_view(s) for s in hop.steps if s.phase == phase))
+        for phase, heading in PHASES
+        if any(s.phase == phase for s in hop.steps)
+    )
+    certificate_lines = tuple(
+        Line(
+            ((server, "value"), (": certificate accepted", "text")),
+            _tick(
+                certificate_key(server),
+                box(certificate_key(server)),
+                "",
+                f"{server}: certificate accepted",
+                executed,
+            ),
+        )
+        for server in a.metered_servers
+    ) or (
+        Line(
+            ((NO_SERVERS, "text"),),
+            _tick(CERTIFICATES_KEY, box(CERTIFICATES_KEY), "", "Certificates accepted", executed),
+        ),
+    )
+    source = str(hop.source_version) if n == 0 else hop.source_version.short
+    return HopView(
+        hop=hop,
+        index=n + 1,
+        heading=(
+            f"Upgrade {n + 1} of {len(plan.hops)}: {source} → {hop.target_version.short}"
+            if multi
+            else ""
+        ),
+        prefix=prefix,
+        prerequisites_heading=prefix + PREREQUISITES,
+        prerequisites=tuple(prerequisites),
+        transfer_heading=prefix + TRANSFER,
+        transfer=transfer_guide(plan, hop, prefix),
+        phases=phases,
+        certificates_heading=prefix + CERTIFICATES,
+        certificates=hop.certificates,
+        certificate_lines=certificate_lines,
+        backout_heading=prefix + BACKOUT,
+        backout=tuple(backout_view(s) for s in hop.backout.steps),
+    )
+
+
+# -- the transfer guide -----------------------------------------------------------------------
+
+
+class _Guide:
+    """Collects the guide's blocks, in order. Parts are split where the Markdown breaks its
+    lines, so that the Markdown runbook keeps its line ends byte for byte."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+
+    def add(self, kind: Literal["heading", "para", "item", "enum"], *parts: Part) -> None:
+        self.blocks.append(Block(kind, tuple(parts)))
+
+    def enum(self, number: int, *parts: Part) -> None:
+        self.blocks.append(Block("enum", tuple(parts), number=str(number)))
+
+    def code(self, shell: str, *lines: str) -> None:
+        self.blocks.append(Block("code", shell=shell, lines=tuple(lines)))
+
+
+def _t(text: str) -> Part:
+    return (text, "text")
+
+
+def _v(text: str) -> Part:
+    return (text, "value")
+
+
+def _b(text: str) -> Part:
+    return (text, "strong")
+
+
+def _d(text: str) -> Part:
+    return (text, "data")
+
+
+BR: Part = ("", "break")
+
+
+def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
+    """The runbook's transfer section of one upgrade, from the data of its transfer scripts."""
+    a = plan.appliance
+    # The Upload the transfer scripts are written from (they exist only when scriptable).
+    u = upload_of(plan, hop)
+    key = a.ssh_host_key
+    bundle = u.bundle
+    agent_name = u.agent_name
+    folder = u.remote_dir
+    protocol = u.protocol.upper()
+    iso = u.iso
+    scripted = scriptable(hop)
+    transfer_dir = f"{hop.folder}transfer"
+    agent_folder = f"{hop.folder}agent"
+    folder_parent = folder.rstrip("/").rsplit("/", 1)[0] or "/"
+    folder_leaf = folder.rstrip("/").rsplit("/", 1)[1]
+    ps_path = powershell_quote(bundle.local_path)
+    cmd_path = f'"{bundle.local_path}"'
+    g = _Guide()
+
+    if iso:
+        g.add(
+            "para",
+            _t("Upload the four upgrade files and the agent from the workstation to the "),
+            _t("appliance, in binary"),
+            BR,
+            _t("mode, with the host key checked:"),
+        )
+    else:
+        g.add(
+            "para",
+            _t("Upload the bundle and the agent from the workstation to the appliance, in "),
+            _t("binary mode, with the"),
+            BR,
+            _t("host key checked:"),
+        )
+    g.add("item", _b("Protocol:"), _t(f" {protocol}, binary transfer mode"))
+    g.add(
+        "item",
+        _b("Host:"),
+        _t(" "),
+        _v(a.host),
+        _t(f", port {a.ssh_port}, user "),
+        _v("root"),
+        _t(" with the appliance's root password (never written here)"),
+    )
+    g.add(
+        "item",
+        _b("Remote folder:"),
+        _t(" "),
+        _v(folder),
+        *((_t(" (create it if missing)"),) if iso else ()),
+    )
+    files: list[Part] = [_b("Files:"), _t(" ")]
+    for item in hop.bundle:
+        files += [_v(item.name), _t(", ")]
+    files += [_v(agent_name), _t(" (from the package's "), _v(agent_folder), _t(" folder)")]
+    g.add("item", *files)
+    if key:
+        g.add(
+            "item",
+            _b("Host key to expect:"),
+            _t(" "),
+            _v(key.sha256),
+            _t(f" ({key.key_type}); WinSCP shows it as "),
+            _v(key.winscp),
+            _t(". Accept no other."),
+        )
+    else:
+        g.add(
+            "item",
+            _b("Host key:"),
+            _t(
+                " not in the inventory. Read it on the console first (below); until it is in "
+                "the inventory, the generated scripts refuse to run."
+            ),
+        )
+        g.add("heading", _t(f"{prefix}Before the window: read the host key on the console"))
+        g.add(
+            "para",
+            _t("The inventory has no SSH host key for "),
+            _d(a.name),
+            _t(", so nothing can check that the upload reaches"),
+            BR,
+            _t("this appliance. Never accept an unknown host key on trust. On the appliance's "),
+            _t("console, logged in"),
+            BR,
+            _t("as root, print the fingerprint of each host key type:"),
+        )
+        g.code(
+            "sh",
+            "ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_ed25519_key.pub",
+            "ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_ecdsa_key.pub",
+            "ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_rsa_key.pub",
+            "cat /etc/ssh/ssh_host_ed25519_key.pub",
+        )
+        g.add(
+            "para",
+            _t("Copy the line "),
+            _v("cat"),
+            _t(" prints ("),
+            _v("ssh-ed25519 AAAA..."),
+            _t(") into the inventory as"),
+            BR,
+            _v("ssh_host_key"),
+            _t(" of "),
+            _v(a.name),
+            _t(", and render the change package again: the"),
+            BR,
+            _t("runbook then names the fingerprint to expect, and the scripts pin it. A file "),
+            _t("missing on the"),
+            BR,
+            _t("console means the appliance has no key of that type."),
+        )
+        g.add(
+            "para",
+            _t("If you must go on without that, compare by eye: WinSCP shows "),
+            _v("ssh-ed25519 255 <fingerprint>"),
+            _t(";"),
+            BR,
+            _t("the part after "),
+            _v("255"),
+            _t(" must equal the part after "),
+            _v("SHA256:"),
+            _t(" in the"),
+            BR,
+            _v("ssh_host_ed25519_key.pub"),
+            _t(" line above, character for character."),
+        )
+
+    if iso:
+        manifest = u.item("manifest")
+        g.add("heading", _t(f"{prefix}Check the ISO on the workstation before the upload"))
+        g.add(
+            "para",
+            _t("Compare the ISO's SHA-1 with the value the vendor's manifest "),
+            _v(manifest.name),
+            _t(" gives for"),
+            BR,
+            _v(bundle.name),
+            _t(" (open the manifest in a text editor). In PowerShell:"),
+        )
+        g.code("powershell", f"Get-FileHash -Algorithm SHA1 -LiteralPath {ps_path}")
+        g.add("para", _t("Or in a Command Prompt:"))
+        g.code("cmd", f"certutil -hashfile {cmd_path} SHA1")
+        g.add(
+            "para",
+            _b("Expected:"),
+            _t(" the manifest's value for "),
+            _v(bundle.name),
+            _t(" (Get-FileHash prints the letters in"),
+            BR,
+            _t("capitals: the same value). Any other value, or no line for the ISO in the "),
+            _t("manifest: do not"),
+            BR,
+            _t("upload it; download the ISO and its manifest again."),
+        )
+        if bundle.sha256:
+            g.add("para", _t("Its SHA-256 must also be the one in the inventory. In PowerShell:"))
+            g.code("powershell", f"Get-FileHash -Algorithm SHA256 -LiteralPath {ps_path}")
+            g.add("para", _b("Expected:"), _t(" "), _v(bundle.sha256), _t("."))
+        g.add(
+            "para",
+            _t("On Linux or macOS: "),
+            _v(f"sha1sum {bundle.name}"),
+            _t(" (or "),
+            _v(f"shasum -a 1 {bundle.name}"),
+            _t(")"),
+            BR,
+            _t("and compare with the manifest. With "),
+            _v("openssl"),
+            _t(" installed you may also check the"),
+            BR,
+            _t('signature there, as the appliance does (optional: the step "Check the files on '),
+            _t('the appliance"'),
+            BR,
+            _t("runs it in any case)."),
+        )
+    else:
+        g.add("heading", _t(f"{prefix}Check the bundle on the workstation before the upload"))
+        g.add("para", _t("In PowerShell:"))
+        g.code("powershell", f"Get-FileHash -Algorithm SHA256 -LiteralPath {ps_path}")
+        g.add("para", _t("Or in a Command Prompt:"))
+        g.code("cmd", f"certutil -hashfile {cmd_path} SHA256")
+        g.add(
+            "para",
+            _t("On Linux or macOS: "),
+            _v(f"sha256sum {bundle.name}"),
+            _t(" (or "),
+            _v(f"shasum -a 256 {bundle.name}"),
+            _t(")."),
+        )
+        g.add(
+            "para",
+            _b("Expected:"),
+            _t(" "),
+            _v(bundle.sha256),
+            _t(" (Get-FileHash prints the letters in capitals: the same value)."),
+            BR,
+            _t("Any other value: do not upload it; download the bundle again."),
+        )
+
+    g.add("heading", _t(f"{prefix}Upload with WinSCP (graphical)"))
+    g.enum(
+        1,
+        _t("Start WinSCP. In the Login dialog choose "),
+        _b("New Site"),
+        _t(" and set "),
+        _b("File protocol"),
+        _t(f" {protocol},"),
+        BR,
+        _b("Host name"),
+        _t(" "),
+        _v(a.host),
+        _t(", "),
+        _b("Port number"),
+        _t(f" {a.ssh_port}, "),
+        _b("User name"),
+        _t(" "),
+        _v("root"),
+        _t("."),
+        BR,
+        _t("Leave "),
+        _b("Password"),
+        _t(" empty: WinSCP asks for it."),
+    )
+    g.enum(
+        2,
+        _t("Under "),
+        _b("Advanced"),
+        _t(" > "),
+        _b("Environment"),
+        _t(" > "),
+        _b("Directories"),
+        _t(", set "),
+        _b("Remote directory"),
+        _t(" to"),
+        BR,
+        _v(folder_parent if iso else folder),
+        _t(". Then choose "),
+        _b("Login"),
+        _t("."),
+    )
+    if key:
+        g.enum(
+            3,
+            _t("WinSCP shows the server's host key on the first connection. Its fingerprint "),
+            _t("must read"),
+            BR,
+            _t("exactly "),
+            _v(key.winscp),
+            _t(". If it differs in any character, choose "),
+            _b("Cancel"),
+            _t(" and stop:"),
+            BR,
+            _t("the connection does not reach this appliance, or its key changed. Only if it "),
+            _t("matches,"),
+            BR,
+            _t("choose "),
+            _b("Accept"),
+            _t("."),
+        )
+    else:
+        g.enum(
+            3,
+            _t("WinSCP shows the server's host key on the first connection. Accept it only if "),
+            _t("it matches the"),
+            BR,
+            _t("fingerprint read on the console (above), character for character; otherwise "),
+            _t("choose"),
+            BR,
+            _b("Cancel"),
+            _t(" and stop."),
+        )
+    if iso:
+        g.enum(
+            4,
+            _t("In the remote panel, create the folder "),
+            _v(folder_leaf),
+            _t(" unless it exists ("),
+            _b("F7"),
+            _t(", or"),
+            BR,
+            _t("right-click > "),
+            _b("New"),
+            _t(" > "),
+            _b("Directory"),
+            _t("), open it, and check that the panel shows"),
+            BR,
+            _v(folder),
+            _t("."),
+        )
+        drag: list[Part] = [_t("Drag the four files ")]
+        for item in hop.bundle:
+            drag += [_v(item.name), _t(", ")]
+        drag += [
+            _t("and"),
+            BR,
+            _v(agent_name),
+            _t(" (from the package's "),
+            _v(agent_folder),
+            _t(" folder) into the remote"),
+            BR,
+            _t("panel. In the upload dialog open "),
+            _b("Transfer settings"),
+            _t(" and choose "),
+            _b("Transfer mode: Binary"),
+            _t(":"),
+            BR,
+            _t("text mode changes line ends and corrupts the files."),
+        ]
+        g.enum(5, *drag)
+        g.enum(
+            6,
+            _t("When all five transfers are done, compare the sizes in the remote panel with "),
+            _t("the local ones."),
+        )
+    else:
+        g.enum(
+            4,
+            _t("Check that the remote panel shows "),
+            _v(folder),
+            _t(" (type it into the panel's address bar if"),
+            BR,
+            _t("not)."),
+        )
+        g.enum(
+            5,
+            _t("Drag "),
+            _v(bundle.name),
+            _t(" and "),
+            _v(agent_name),
+            _t(" (from the package's "),
+            _v("agent"),
+            BR,
+            _t("folder) into the remote panel. In the upload dialog open "),
+            _b("Transfer settings"),
+            _t(" and choose"),
+            BR,
+            _b("Transfer mode: Binary"),
+            _t(": text mode changes line ends and corrupts both files."),
+        )
+        g.enum(
+            6,
+            _t("When both transfers are done, compare the sizes in the remote panel with the "),
+            _t("local ones."),
+        )
+
+    if scripted:
+        _scripts(g, plan, u, prefix, transfer_dir, cmd_path)
+
+    if iso:
+        g.add(
+            "para",
+            _t('After the upload, the step "Check the files on the appliance" checks them '),
+            _t("where they landed:"),
+            BR,
+            _t("the agent's SHA-256, the ISO against the manifest, the certificate and the "),
+            _t("signature."),
+        )
+    else:
+        g.add("heading", _t(f"{prefix}Check both files on the appliance after the upload"))
+        g.add("para", _t("As root on the appliance (console or SSH):"))
+        g.code("sh", f"cd {folder}", f"sha256sum {bundle.name} {agent_name}")
+        g.add("para", _b("Expected:"))
+        g.code(
+            "text",
+            f"{bundle.sha256}  {bundle.name}",
+            f"{u.agent_sha256}  {agent_name}",
+        )
+        g.add(
+            "para",
+            _t("Any other value means a file changed or was cut short in transfer: upload it "),
+            _t("again, in binary"),
+            BR,
+            _t("mode."),
+        )
+    return tuple(g.blocks)
+
+
+def _scripts(
+    g: _Guide, plan: Plan, u: Upload, prefix: str, transfer_dir: str, cmd_path: str
+) -> None:
+    a = plan.appliance
+    folder = u.remote_dir
+    bundle = u.bundle
+    g.add("heading", _t(f"{prefix}Or upload with the generated scripts"))
+    both_end = (
+        _t("Both end with "),
+        _v("UPLOADED"),
+        _t("; "),
+        _v("REFUSED"),
+        _t(" or "),
+        _v("FAILED"),
+        _t(" says what to"),
+        BR,
+        _t("fix, and a file cut off mid-transfer never sits under its real name."),
+    )
+    if u.host_key is not None and u.iso:
+        # The .cmd's own default, so that the runbook says what the script does.
+        local_folder = u.local_folder_default
+        g.add(
+            "para",
+            _t("On Windows, from a Command Prompt in the package's "),
+            _v(f"{a.name}/{transfer_dir}"),
+            _t(" folder"),
+            BR,
+            _t("(WinSCP installed), naming the folder that holds the four files: it checks the "),
+            _t("ISO against the"),
+            BR,
+            _t("manifest (SHA-1)"),
+            *((_t(" and the inventory's SHA-256"),) if bundle.sha256 else ()),
+            _t(", the agent's SHA-256 and that the"),
+            BR,
+            _t("certificate and the signature are there, then runs "),
+            _v(WINSCP_SCRIPT),
+            _t(" with"),
+            BR,
+            _v("winscp.com"),
+            _t(" (no stored settings, the host key pinned), which creates"),
+            BR,
+            _v(folder),
+            _t(" if missing; it asks for root's password and writes"),
+            BR,
+            _v(WINSCP_LOG),
+            _t(" next to itself:"),
+        )
+        g.code("cmd", f"{WINSCP_CMD} " + (f'"{local_folder}"' if local_folder else "FOLDER"))
+        g.add(
+            "para",
+            _t("On Linux or macOS (OpenSSH), from the change package's folder, FOLDER being the "),
+            _t("folder that"),
+            BR,
+            _t("holds the four files: it makes the same checks before connecting, trusts only "),
+            _t("the host key in"),
+            BR,
+            _v("known_hosts"),
+            _t(", creates "),
+            _v(folder),
+            _t(" if missing, uploads under temporary names and"),
+            BR,
+            _t("renames after a complete transfer, then compares the sizes. sftp asks for "),
+            _t("root's password"),
+            BR,
+            _t("unless a key is accepted:"),
+        )
+        g.code("sh", f"sh {a.name}/{transfer_dir}/{UPLOAD_SH} FOLDER")
+        g.add("para", *both_end)
+    elif u.host_key is not None:
+        g.add(
+            "para",
+            _t("On Windows, from a Command Prompt in the package's "),
+            _v(f"{a.name}/{transfer_dir}"),
+            _t(" folder"),
+            BR,
+            _t("(WinSCP installed): it checks both files' SHA-256, then runs "),
+            _v(WINSCP_SCRIPT),
+            _t(" with"),
+            BR,
+            _v("winscp.com"),
+            _t(" (no stored settings, the host key pinned), asks for root's password and"),
+            BR,
+            _t("writes "),
+            _v(WINSCP_LOG),
+            _t(" next to itself:"),
+        )
+        g.code("cmd", f"{WINSCP_CMD} {cmd_path}")
+        g.add(
+            "para",
+            _t("On Linux or macOS (OpenSSH), from the change package's folder (or from "),
+            _t("anywhere, with full"),
+            BR,
+            _t("paths): it checks both files' SHA-256 before connecting,"),
+            BR,
+            _t("trusts only the host key in "),
+            _v("known_hosts"),
+            _t(", uploads under temporary names and renames"),
+            BR,
+            _t("after a complete transfer, then compares the sizes. sftp asks for root's "),
+            _t("password unless a key"),
+            BR,
+            _t("is accepted:"),
+        )
+        g.code("sh", f"sh {a.name}/{transfer_dir}/{UPLOAD_SH} {bundle.name}")
+        g.add("para", *both_end)
+    else:
+        g.add(
+            "para",
+            _v(WINSCP_CMD),
+            _t(" and "),
+            _v(UPLOAD_SH),
+            _t(" refuse to run until the inventory has"),
+            BR,
+            _t("the host key and the package is rendered again."),
+        )

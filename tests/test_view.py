@@ -1,0 +1,137 @@
+"""The runbook's one view: tick ids, record keys and the as-executed records line up through
+one definition, and no face reads another's output."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_html_support import example_plans, multi_hop_plan, parse_html
+from tests.test_transfer_iso import inventory_text
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.evidence.ingest import Execution
+from umrunbook.evidence.records import MANUAL_SCHEMA, load_evidence
+from umrunbook.faces import view as view_module
+from umrunbook.faces.commonmark import render_view
+from umrunbook.faces.html import render_html
+from umrunbook.faces.registry import RenderOptions
+from umrunbook.faces.transfer import transfer_files
+from umrunbook.faces.view import RunbookView, runbook_view
+from umrunbook.inventory.load import parse_inventory
+from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.plan import Plan
+from umrunbook.planning.records import StepRecord
+
+FACES = Path(__file__).resolve().parent.parent / "generator" / "umrunbook" / "faces"
+NOW = example_plans()[0].generated_at
+
+
+def boxes(view: RunbookView) -> list[dict[str, str]]:
+    return [b.attrs for b in parse_html(render_html(view, RenderOptions()).decode()).iter("input")]
+
+
+@pytest.mark.parametrize("plan", [example_plans()[0], multi_hop_plan()], ids=["one", "route"])
+def test_every_tick_box_is_a_tick_of_the_view(plan: Plan) -> None:
+    view = runbook_view(plan)
+    ticks = [b for b in boxes(view) if b.get("class") == "tick"]
+    assert [b["id"] for b in ticks] == [t.box_id for t in view.ticks]
+    assert [b["data-step"] for b in ticks] == [t.key for t in view.ticks]
+    assert len({t.box_id for t in view.ticks}) == len(view.ticks)
+
+
+def test_what_the_page_exports_comes_back_on_its_own_line(tmp_path: Path) -> None:
+    """Every tick the page can export, read back as evidence, marks exactly its own line of
+    the as-executed runbook: one record-key scheme from the page to ingest."""
+    plan = example_plans()[0]
+    view = runbook_view(plan)
+    steps = [
+        {
+            "id": b["data-step"],
+            "number": b["data-number"],
+            "title": b["data-title"],
+            "checked": True,
+            "at": "2026-12-05T22:00:00Z",
+            "initials": "JO",
+        }
+        for b in boxes(view)
+        if b.get("class") == "tick"
+    ]
+    path = tmp_path / "manual.json"
+    path.write_text(
+        json.dumps(
+            {
+                "schema": MANUAL_SCHEMA,
+                "appliance": plan.appliance.name,
+                "ticket": plan.change.ticket,
+                "exported_at": "2026-12-05T23:00:00Z",
+                "steps": steps,
+            }
+        ),
+        encoding="utf-8",
+    )
+    evidence = load_evidence(path)
+    records = Execution(plan.appliance.name, manual=[evidence]).records()  # type: ignore[list-item]
+    executed = runbook_view(plan, records, [path.name])
+    assert all(len(tick.marks) == 1 for tick in executed.ticks)
+    assert [t.key for t in executed.ticks] == [t.key for t in view.ticks]
+    text = render_view(executed)
+    assert "no record in the evidence" not in text
+    assert text.count("- [x] ") == len(view.ticks)
+
+
+def test_agent_records_land_on_the_step_of_their_upgrade() -> None:
+    plan = multi_hop_plan()
+    step = plan.hops[0].steps[0]
+    target = plan.hops[0].procedure.target
+    executed = {step.id: [StepRecord(step.id, "PASS", "2026-12-05T22:00:00Z", "agent", "", target)]}
+    view = runbook_view(plan, executed)
+    marked = [t.box_id for t in view.ticks if t.marks]
+    assert marked == [f"hop-1:{step.id}"]
+
+
+def test_the_page_does_not_read_its_ticks_from_the_headings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = multi_hop_plan()
+    before = boxes(runbook_view(plan))
+    monkeypatch.setattr(view_module, "PREREQUISITES", "Checks first")
+    monkeypatch.setattr(view_module, "CERTIFICATES", "Certificates again")
+    monkeypatch.setattr(view_module, "CLOSING", "The end")
+    monkeypatch.setattr(view_module, "PHASES", (("before", "Early"), ("window", "Late")))
+    view = runbook_view(plan)
+    assert view.hops[0].prerequisites_heading.endswith("Checks first")
+    assert "Checks first" in render_view(view)
+    assert boxes(view) == before
+
+
+def test_no_face_parses_markdown_but_the_html_engine() -> None:
+    """The PDF reads the view as data: the Markdown re-parsing of its transfer section is gone,
+    and only the HTML face uses a Markdown parser (as its engine, on the view's text)."""
+    for path in sorted(FACES.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        uses = any(m.startswith("markdown_it") for m in modules)
+        assert uses == (path.name == "html.py"), path.name
+    source = (FACES / "pdf_data.py").read_text(encoding="utf-8")
+    assert "markdown_sections" not in source and "markdown_text" not in source
+
+
+def test_a_slash_local_folder_is_the_same_default_in_the_runbook_and_the_cmd(
+    tmp_path: Path,
+) -> None:
+    text = inventory_text().replace("'C:\\Upgrades\\4.7'", "'C:/Upgrades/4.7'")
+    assert "C:/Upgrades/4.7" in text
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text, encoding="utf-8")
+    (plan,) = plan_fleet(parse_inventory(text, path), load_catalogue(), NOW)
+    runbook = render_view(runbook_view(plan))
+    cmd = transfer_files(plan)[f"{plan.appliance.name}/hop-2-4.7/transfer/winscp-upload.cmd"]
+    assert b'set "UM_DEFAULT=C:/Upgrades/4.7"' in cmd
+    assert 'winscp-upload.cmd "C:/Upgrades/4.7"' in runbook
+    # and the first upgrade's, with backslashes, as before
+    assert 'winscp-upload.cmd "C:\\Upgrades\\4.5"' in runbook
