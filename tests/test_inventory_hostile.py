@@ -363,7 +363,7 @@ BAD_KEYS = {
         "ssh-ed25519 " + GOOD_RSA.split()[1],
         "does not hold a ssh-ed25519 key",
     ),
-    "base64 cut short": (GOOD_ED25519[:-4], "cut short"),
+    "base64 cut short": (GOOD_ED25519[:-4], "cut short or damaged"),
     "base64 cut mid-quantum": (GOOD_ED25519[:-1], "base64"),
     "two keys": (f"{GOOD_ED25519} {GOOD_RSA}", "more than one key"),
     "two keys, no type": (f"{GOOD_ED25519} {GOOD_ED25519.split()[1]}", "more than one key"),

@@ -50,7 +50,9 @@ class HostKey:
             raise ValueError("the key's base64 is cut short or altered")
         parts = _ssh_strings(blob)
         if not parts:
-            raise ValueError("the key data is cut short or damaged: copy the whole line again")
+            raise ValueError(
+                f"the key data does not hold a {key_type} key: it is cut short or damaged"
+            )
         if parts[0] != key_type.encode():
             raise ValueError(f"the key data does not hold a {key_type} key")
         return cls(key_type, blob_b64, _check(key_type, parts))
