@@ -180,7 +180,7 @@ BAD_CASES = {
     "control character": (
         HEAD + "appliances:\n  - {name: a1, host: a1.corp.example, "
         'version: 4.2, snapshot: "a\\u0007b"}\n',
-        "appliances[0].snapshot: must be a single line",
+        "appliances[0].snapshot: holds U+0007, a control character",
     ),
 }
 

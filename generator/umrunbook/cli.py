@@ -7,6 +7,7 @@ engines) are imported by the commands that use them, never at start-up.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
-from umrunbook.errors import InputError, UserError
+from umrunbook.errors import InputError, UserError, printable
 from umrunbook.faces.registry import FORMATS, PAPERS, formats_help
 
 P = ParamSpec("P")
@@ -53,15 +54,19 @@ def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             )
             raise typer.Exit(exc.exit_code) from None
         except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(printable(f"error: {exc}"), err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted; nothing was written.", err=True)
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`| head -1`): stop quietly
+            _quiet_stdout()
+            raise typer.Exit(1) from None
         except Exception as exc:  # a defect: report it briefly, never as a traceback
-            typer.echo(f"internal error: {type(exc).__name__}: {exc}\n  {BUG_REPORT}", err=True)
+            message = printable(f"internal error: {type(exc).__name__}: {exc}")
+            typer.echo(f"{message}\n  {BUG_REPORT}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -112,9 +117,9 @@ def check(
 
     report = check_inventory(inventory)
     for line in report.summary:
-        typer.echo(line)
+        typer.echo(printable(line))
     for line in report.warnings:
-        typer.echo(line, err=True)
+        typer.echo(printable(line), err=True)
 
 
 @app.command()
@@ -185,8 +190,8 @@ def ingest(
     from umrunbook.library import ingest as ingest_evidence
 
     report = ingest_evidence(evidence, inventory, out, formats, paper)
-    for line in report.errors:
-        typer.echo(line, err=True)
+    for line in report.errors:  # they quote the evidence files: escaped
+        typer.echo(printable(line), err=True)
     if report.table:
         typer.echo(report.table, nl=False)
     if report.written:
@@ -269,15 +274,30 @@ def _progress_display(total: int) -> Iterator[Callable[[str, str], None]]:
 
 def _utf8_where_needed() -> None:
     """Output redirected on Windows goes through the ANSI code page (cp1252...), which has no
-    arrow or quote marks we print: such a stream writes UTF-8 instead of failing."""
+    arrow or quote marks we print: such a stream writes UTF-8 instead of failing. Any other
+    character a stream's encoding lacks (a name in an error, PYTHONIOENCODING=cp936) is
+    written as a backslash escape, never an error."""
     for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
         encoding = getattr(stream, "encoding", None) or "ascii"
         try:
             "\u2192 \u00b7".encode(encoding)  # the arrow and the middle dot we print
         except (UnicodeEncodeError, LookupError):
-            reconfigure = getattr(stream, "reconfigure", None)
-            if reconfigure is not None:
-                reconfigure(encoding="utf-8", errors="replace")
+            reconfigure(encoding="utf-8", errors="backslashreplace")
+        else:
+            reconfigure(errors="backslashreplace")
+
+
+def _quiet_stdout() -> None:
+    """What is still buffered for a closed pipe goes nowhere, and no error is printed at
+    exit (as the Python documentation recommends for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout is not a file descriptor
+        pass
 
 
 def main() -> None:
@@ -286,10 +306,21 @@ def main() -> None:
     # The single-file binary starts its worker processes by running itself again.
     multiprocessing.freeze_support()
     _utf8_where_needed()
+    code: int | str | None = 0
     try:
         app()
-    except SystemExit:
-        raise
+    except SystemExit as exc:
+        code = exc.code
+    except BrokenPipeError:  # pragma: no cover - raised outside a command
+        _quiet_stdout()
+        code = 1
     except Exception as exc:  # pragma: no cover - argument parsing itself failed
-        print(f"internal error: {type(exc).__name__}: {exc}\n  {BUG_REPORT}", file=sys.stderr)
-        sys.exit(1)
+        message = printable(f"internal error: {type(exc).__name__}: {exc}")
+        print(f"{message}\n  {BUG_REPORT}", file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()  # the last of the output, while a closed pipe can still be told
+    except BrokenPipeError:
+        _quiet_stdout()
+        code = 1
+    sys.exit(code)

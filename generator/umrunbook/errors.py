@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# Categories that are shown escaped, never sent to a terminal: controls (C0, C1), format
+# characters (bidi overrides, zero-width), surrogates, private use, unassigned, and the
+# line and paragraph separators. Letters of any script pass as they are.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(text: str, *, newlines: bool = True) -> str:
+    """`text` safe to print: every control or invisible character shown as an escape
+    (ESC as \\x1b, U+202E as \\u202e), so a value read from a file can never move the
+    cursor, recolour the terminal, reorder the line or add a line of its own.
+    New lines are kept unless `newlines` is false: messages are several lines by design,
+    the values in them never are."""
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if (char == "\n" and newlines) or unicodedata.category(char) not in _HIDDEN:
+            out.append(char)
+        else:
+            out.append(_escape(ord(char)))
+    return "".join(out)
+
+
+def _escape(code: int) -> str:
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +47,12 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        text = f"{where}: {self.field}: {self.message}"
+        # Every part may hold text from the input (a quoted YAML key, a CSV header cell):
+        # one line each, escaped.
+        text = f"{where}: {self.field}: {self.message}".replace("\n", " ")
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text)
 
 
 class UserError(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from umrunbook.errors import UserError
+from umrunbook.errors import OutputError, UserError
 
 if TYPE_CHECKING:
     from umrunbook.evidence.records import Evidence
@@ -77,7 +77,7 @@ def write_example(path: Path, force: bool) -> None:
     try:
         path.write_text(example_text(), encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror}") from None
+        raise OutputError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_VERSION = re.compile(r"^(\d{1,4}(?:\.\d{1,6}){0,3})(?:-(\d{1,12}))?$")
+# ASCII digits only: \d would also take '٤' or '²', which int() reads or refuses.
+_VERSION = re.compile(r"([0-9]{1,4}(?:\.[0-9]{1,6}){0,3})(?:-([0-9]{1,12}))?")
 
 
 @dataclass(frozen=True, slots=True, order=False)
@@ -21,7 +22,7 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """Parse '4.2', '4.2.0.0' or '4.2.0.0-12345'; ValueError with a readable message."""
-        match = _VERSION.match(text.strip())
+        match = _VERSION.fullmatch(text.strip())
         if not match:
             raise ValueError(
                 f"{text!r} is not a version: expected numbers separated by dots, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from umrunbook.errors import printable
 from umrunbook.evidence.records import AgentEvidence, Evidence, ManualEvidence
 from umrunbook.faces.humanize import duration
 from umrunbook.planning.plan import Plan
@@ -72,6 +73,9 @@ def fleet_table(evidence: Sequence[Evidence]) -> str:
                     "",
                 ]
             )
+    # The cells are the evidence files' text: shown escaped, one line each, so a value can
+    # neither drive the terminal nor add a row.
+    rows = [[printable(cell, newlines=False) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return (
         "\n".join(
@@ -101,14 +105,15 @@ def mismatch(plan: Plan, item: Evidence) -> str | None:
     """Why a piece of evidence cannot belong to this plan, or None."""
     if item.ticket != plan.change.ticket:
         return (
-            f"{item.path}: belongs to change {item.ticket}, but the inventory is for "
-            f"{plan.change.ticket}"
+            f"{item.path}: belongs to change {printable(item.ticket, newlines=False)}, but the "
+            f"inventory is for {plan.change.ticket}"
         )
     if isinstance(item, AgentEvidence):
         targets = {hop.procedure.target for hop in plan.hops}
         if targets and item.target not in targets:
             return (
-                f"{item.path}: is evidence of an upgrade to {item.target}, but the plan for "
+                f"{item.path}: is evidence of an upgrade to "
+                f"{printable(item.target, newlines=False)}, but the plan for "
                 f"{plan.appliance.name} goes to {', '.join(sorted(targets))}"
             )
     return None

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from umrunbook.inventory.files import NotRegularFile, TooLarge, read_bounded
 from umrunbook.planning.agent_file import EVIDENCE_SCHEMA, verify_evidence_digest
 from umrunbook.planning.records import StepRecord
 
@@ -51,21 +52,27 @@ Evidence = AgentEvidence | ManualEvidence
 def load_evidence(path: Path) -> Evidence:
     name = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_BYTES)
+    except TooLarge:
+        raise EvidenceError(
+            f"{name}: more than {MAX_BYTES} bytes, too large for an evidence file"
+        ) from None
+    except NotRegularFile:
+        raise EvidenceError(f"{name}: not a regular file (a device, a pipe or a socket)") from None
     except FileNotFoundError:
         raise EvidenceError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise EvidenceError(f"{name}: is a folder; give the evidence files themselves") from None
     except OSError as exc:
         raise EvidenceError(f"{name}: cannot be read: {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise EvidenceError(f"{name}: {len(data)} bytes is too large for an evidence file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise EvidenceError(f"{name}: not UTF-8 text, so not an evidence file") from None
     try:
         document = json.loads(text)
+    except RecursionError:  # nested hundreds deep: no evidence file is
+        raise EvidenceError(f"{name}: its JSON is nested too deep to be an evidence file") from None
     except ValueError as exc:
         raise EvidenceError(
             f"{name}: not valid JSON ({exc}); the file is truncated or damaged\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from umrunbook.errors import InputError, Problem
 from umrunbook.inventory import fields
 from umrunbook.inventory.fields import Invalid
+from umrunbook.inventory.files import NotRegularFile, TooLarge, read_bounded
 from umrunbook.inventory.model import (
     Appliance,
     BundleSpec,
@@ -42,8 +44,24 @@ APPLIANCE_KEYS = (
     "proxy",
 )
 _REQUIRED_APPLIANCE_KEYS = ("name", "host", "version")
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "credential",
+    "private_key",
+    "api_key",
+    "apikey",
+)
+_SECRET_HINT = (
+    "passwords and secrets never go into the inventory: the operator types the root "
+    "password at the prompt; remove this key and its value"
+)
 MAX_INVENTORY_BYTES = 20 * 1024 * 1024
+_PLAIN_COLUMN = re.compile(r"[A-Za-z0-9_ .-]{1,40}")
 
 T = TypeVar("T")
 
@@ -81,7 +99,31 @@ def read_text_file(path: Path, what: str) -> str:
     """A UTF-8 text file's content (BOM stripped), or InputError naming what is wrong."""
     name = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_INVENTORY_BYTES)
+    except TooLarge:
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    None,
+                    what,
+                    f"is larger than {MAX_INVENTORY_BYTES} bytes",
+                    "an inventory is a text file of a few kilobytes",
+                )
+            ]
+        ) from None
+    except NotRegularFile:
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    None,
+                    what,
+                    "is not a regular file (a device, a pipe or a socket)",
+                    "give the path of a text file",
+                )
+            ]
+        ) from None
     except FileNotFoundError:
         problem = "no such file"
         hint = f"check the path, or run `umrunbook init {name}` to write an example"
@@ -106,18 +148,6 @@ def read_text_file(path: Path, what: str) -> str:
                 )
             ]
         ) from None
-    if len(data) > MAX_INVENTORY_BYTES:
-        raise InputError(
-            [
-                Problem(
-                    name,
-                    None,
-                    what,
-                    f"is {len(data)} bytes, too large",
-                    "an inventory is a text file of a few kilobytes",
-                )
-            ]
-        )
     if b"\x00" in data:
         raise InputError(
             [Problem(name, None, what, "is a binary file, not text", "save it as UTF-8 text")]
@@ -175,7 +205,7 @@ class _Reader:
                 self.problem(
                     key_line,
                     f"{where}.{key}" if where else key,
-                    f"unknown key {key!r}",
+                    _unknown_key_message("key", key),
                     _unknown_key_hint(key, allowed),
                 )
         for key in required:
@@ -297,6 +327,12 @@ class _Reader:
             else:
                 for key, (key_line, value) in hops_node.entries.items():
                     where = f"upgrade.bundles.{key}"
+                    if _is_secret(key):
+                        self.problem(
+                            key_line, where, _unknown_key_message("key", key), _SECRET_HINT
+                        )
+                        failed = True
+                        continue
                     try:
                         fields.version(key)
                     except Invalid as exc:
@@ -493,19 +529,52 @@ class _CsvReader:
             )
             return
         columns = [name.strip() for name in header]
-        bad = False
-        for column in columns:
-            if column not in APPLIANCE_KEYS:
-                self.reader.problems.append(
-                    Problem(
-                        self.file,
-                        1,
-                        column or "header",
-                        f"unknown column {column!r}",
-                        _unknown_key_hint(column, APPLIANCE_KEYS),
-                    )
+        if not any(column in APPLIANCE_KEYS for column in columns):
+            # Not the CSV at all (a wrong path, /etc/shadow): its first line is never shown.
+            self.reader.problems.append(
+                Problem(
+                    self.file,
+                    1,
+                    "header",
+                    "does not read as an appliances CSV: its first row names none of the "
+                    f"columns {', '.join(APPLIANCE_KEYS)}",
+                    "check the path in `appliances:`; the CSV's first row names the columns, "
+                    "e.g. name,host,version",
                 )
-                bad = True
+            )
+            return
+        bad = False
+        seen: dict[str, int] = {}
+        for number, column in enumerate(columns, 1):
+            if column in APPLIANCE_KEYS:
+                if column in seen:
+                    self.reader.problems.append(
+                        Problem(
+                            self.file,
+                            1,
+                            column,
+                            f"the column {column!r} appears twice (columns {seen[column]} and "
+                            f"{number})",
+                            "keep one column of each name: of two, one value would be lost",
+                        )
+                    )
+                    bad = True
+                seen.setdefault(column, number)
+                continue
+            # An unknown header cell is named only in a short, plain form.
+            shown = column if _PLAIN_COLUMN.fullmatch(column) else f"column {number}"
+            self.reader.problems.append(
+                Problem(
+                    self.file,
+                    1,
+                    shown if column else "header",
+                    _unknown_key_message("column", shown)
+                    if column
+                    else f"column {number} has no name",
+                    _unknown_key_hint(column, APPLIANCE_KEYS),
+                )
+            )
+            bad = True
         for required in _REQUIRED_APPLIANCE_KEYS:
             if required not in columns:
                 self.reader.problems.append(
@@ -585,12 +654,17 @@ def _kind(node: Node | None) -> str:
     return {Scalar: "a single value", Seq: "a list", Map: "a mapping"}[type(node)]
 
 
+def _is_secret(key: str) -> bool:
+    return any(word in key.lower().replace("-", "_") for word in _SECRET_WORDS)
+
+
+def _unknown_key_message(kind: str, key: str) -> str:
+    return f"unknown {kind} {key!r}"
+
+
 def _unknown_key_hint(key: str, allowed: tuple[str, ...]) -> str:
-    if any(word in key.lower() for word in _SECRET_WORDS):
-        return (
-            "passwords and secrets never go into the inventory: the operator types the "
-            "root password at the prompt; remove this key"
-        )
+    if _is_secret(key):
+        return _SECRET_HINT
     close = difflib.get_close_matches(key, allowed, n=1)
     if close:
         return f"did you mean {close[0]!r}?"

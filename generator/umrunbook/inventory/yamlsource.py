@@ -34,6 +34,9 @@ class Map:
 Node = Scalar | Seq | Map
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
+# An inventory is four levels deep; the composer recurses once per level, so a document
+# nested hundreds deep would end in a RecursionError instead of a message.
+MAX_DEPTH = 20
 
 
 class YamlError(ValueError):
@@ -44,7 +47,10 @@ class YamlError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """Refuses aliases: an inventory has no use for them, and they can blow up in size."""
+    """Refuses aliases: an inventory has no use for them, and they can blow up in size.
+    Refuses nesting beyond MAX_DEPTH, with the line where it goes too deep."""
+
+    depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -53,7 +59,17 @@ class _Loader(yaml.SafeLoader):
                 event.start_mark.line + 1,
                 "YAML aliases (*name) are not supported: write the value out",
             )
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise YamlError(
+                event.start_mark.line + 1,
+                f"nested more than {MAX_DEPTH} levels deep; an inventory is a few levels deep",
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def parse_yaml(text: str) -> Node | None:
@@ -68,6 +84,8 @@ def parse_yaml(text: str) -> Node | None:
         raise YamlError(line, f"invalid YAML: {problem}{context}") from None
     except yaml.YAMLError as exc:
         raise YamlError(None, f"invalid YAML: {exc}") from None
+    except RecursionError:  # pragma: no cover - MAX_DEPTH stops it first
+        raise YamlError(None, "nested too deep for an inventory") from None
     return None if node is None else _convert(node)
 
 

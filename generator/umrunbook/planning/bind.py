@@ -76,8 +76,11 @@ def plan_fleet(
 def generated_at() -> datetime:
     """Now, or SOURCE_DATE_EPOCH where set, so that builds can be reproduced byte for byte."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), UTC)
+    if epoch.isascii() and epoch.isdigit():  # ASCII: '²'.isdigit() is true too
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except (OverflowError, ValueError, OSError):
+            pass  # out of the calendar: ignored like any other value that is not a time
     return datetime.now(UTC).replace(microsecond=0)
 
 
