@@ -160,3 +160,25 @@ def test_a_planted_cycle_is_caught() -> None:
         finally:
             GRAPH.clear()
             GRAPH.update(saved)
+
+
+def test_every_registered_face_renders_what_its_name_says() -> None:
+    """The registry is the one list of formats: each names a function that exists, and the
+    help text and the index's links follow it."""
+    from umrunbook.faces.registry import FACES, FORMATS, LINK_ORDER, document_links, formats_help
+
+    for face in FACES:
+        assert callable(face.renderer()), face
+    assert sorted(LINK_ORDER) == sorted(FORMATS)
+    assert formats_help() == f"Comma-separated: {', '.join(FORMATS)}."
+    assert {name for name, _ in document_links([("runbook", "Runbook")])} == {
+        f"runbook.{name}" for name in FORMATS
+    }
+
+
+def test_iso_targets_state_only_what_differs_from_the_shared_procedure() -> None:
+    folder = PACKAGE / "catalogue" / "procedures"
+    for target in ("4.4", "4.5", "4.6", "4.7"):
+        text = (folder / f"um-{target}.yaml").read_text(encoding="utf-8")
+        assert text.count("\n") < 120, target
+        assert "\nextends: iso\n" in text, target

@@ -112,6 +112,8 @@ def test_missing_inventory_and_bad_usage() -> None:
     assert usage.returncode == 2 and "--paper 'a3': choose a4 or letter" in usage.stderr
     fmt = umrunbook(["render", "--format", "md,docx"])
     assert fmt.returncode == 2 and "choose among md, html, pdf" in fmt.stderr
+    txt = umrunbook(["render", "--format", "txt", "--out", "/nonexistent/never-written"])
+    assert txt.returncode == 2 and "choose among md, html, pdf" in txt.stderr
     unknown = umrunbook(["frobnicate"])
     assert unknown.returncode == 2
 
