@@ -1,20 +1,23 @@
 """The procedure catalogue: one data file per target version, shipped in the package.
 
-A target is data, not code: adding one is adding a file to `umrunbook/procedures/`. This
-module only reads and checks those files; binding them to an appliance is planning's job.
+A target is data, not code: adding one is adding a file to `umrunbook/catalogue/procedures/`.
+A target file may extend a shared base in `procedures/bases/` and state only what differs
+(see `inheritance`); a base is never a target by itself. This module only reads and checks
+those files; binding them to an appliance is planning's job.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+# Re-exported: the rest of the package takes the catalogue's error from here.
+from umrunbook.catalogue.errors import CatalogueError as CatalogueError
+from umrunbook.catalogue.inheritance import BASES, load_yaml, resolve
 from umrunbook.versions import Version, VersionRange
 
 PLACES = {
@@ -32,10 +35,6 @@ CHECKS = ("sha256", "sha1-manifest", "certificate", "signature", "none")
 DELIVERIES = ("shar", "iso")
 CONDITIONS = ("proxy",)
 PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
-
-
-class CatalogueError(Exception):
-    """A catalogue file is malformed: a defect of the package, never of the user's input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,154 +180,46 @@ def load_catalogue() -> Catalogue:
     folder = resources.files("umrunbook.catalogue.procedures")
     procedures = []
     for entry in folder.iterdir():
-        if entry.name.endswith(".yaml"):
+        # Only the files at the top are targets; the bases live in a folder of their own.
+        if entry.is_file() and entry.name.endswith(".yaml"):
             procedures.append(parse_procedure(entry.read_text("utf-8"), entry.name))
     procedures.sort(key=lambda p: p.target_version.key())
     return Catalogue(tuple(procedures))
 
 
-def packaged_base(name: str) -> str:
-    """The text of a shared procedure in `procedures/bases/`, which is no target itself."""
-    entry = resources.files("umrunbook.catalogue.procedures").joinpath("bases", f"{name}.yaml")
-    if not entry.is_file():
-        raise CatalogueError(f"bases/{name}.yaml: no such shared procedure")
-    return entry.read_text("utf-8")
+@cache
+def packaged_bases() -> Mapping[str, str]:
+    """The shipped bases' texts by name (`bases/iso.yaml` is `iso`)."""
+    folder = resources.files("umrunbook.catalogue.procedures").joinpath(BASES)
+    if not folder.is_dir():
+        # A package built without them still loads its standalone targets; one that extends a
+        # base then fails naming the missing base.
+        return {}
+    return {
+        entry.name.removesuffix(".yaml"): entry.read_text("utf-8")
+        for entry in folder.iterdir()
+        if entry.is_file() and entry.name.endswith(".yaml")
+    }
 
 
-def parse_procedure(
-    text: str, file: str, read_base: Callable[[str], str] = packaged_base
-) -> Procedure:
-    data = resolve(yaml.safe_load(text), file, read_base)
-    reader = _Reader(file)
+def parse_procedure(text: str, file: str, bases: Mapping[str, str] | None = None) -> Procedure:
+    """One target file's procedure, its base merged in; `bases` (name: text) stands in for the
+    shipped ones."""
+    data, label = resolve(load_yaml(text, file), file, packaged_bases() if bases is None else bases)
+    reader = _Reader(file, label)
     procedure = reader.procedure(data)
     reader.check_references(procedure)
     return procedure
 
 
-# A target's file may state only what differs from a shared procedure:
-#   extends: iso            the shared procedure, procedures/bases/iso.yaml
-#   vars: {doc: VM47}       values for {{name}} in the shared text ({{target}} is given)
-#   step_changes:           edits of the shared steps, by step id
-#     remove: [proxy]
-#     patch: {verify: {text: ...}}          keys replaced in that step
-#     insert: [{after: upload, step: {...}}]
-# Any other key replaces the shared one, but for the mappings `references` (the target's
-# entries first, then the shared ones), `agent`, `risk` and `backout` (key by key).
-_MERGED_BY_KEY = ("agent", "risk", "backout")
-_VARIABLE = re.compile(r"\{\{([a-z_0-9]+)\}\}")
-
-
-def resolve(data: Any, file: str, read_base: Callable[[str], str], depth: int = 0) -> Any:
-    """The procedure's data with its shared procedure and variables applied."""
-    if not isinstance(data, dict) or "extends" not in data:
-        return data
-    if depth > 4:
-        raise CatalogueError(f"{file}: extends: shared procedures extend each other in a loop")
-    own = dict(data)
-    base_name = str(own.pop("extends"))
-    variables = own.pop("vars", None) or {}
-    changes = own.pop("step_changes", None) or {}
-    base = resolve(
-        yaml.safe_load(read_base(base_name)), f"bases/{base_name}.yaml", read_base, depth + 1
-    )
-    if not isinstance(base, dict):
-        raise CatalogueError(f"bases/{base_name}.yaml: expected a mapping")
-    merged = dict(base)
-    for key, value in own.items():
-        if key == "references" and isinstance(value, dict):
-            merged[key] = {
-                **value,
-                **{k: v for k, v in base.get(key, {}).items() if k not in value},
-            }
-        elif key in _MERGED_BY_KEY and isinstance(value, dict):
-            merged[key] = {**base.get(key, {}), **value}
-        else:
-            merged[key] = value
-    merged = _apply_step_changes(merged, changes, file)
-    if "target" not in merged:
-        raise CatalogueError(f"{file}: target: a target's file names its target")
-    variables = {"target": str(merged["target"]), **{str(k): str(v) for k, v in variables.items()}}
-    return _substitute(merged, variables, file)
-
-
-def _apply_step_changes(data: dict[str, Any], changes: Any, file: str) -> dict[str, Any]:
-    if not isinstance(changes, dict) or set(changes) - {"remove", "patch", "insert"}:
-        raise CatalogueError(f"{file}: step_changes: give remove, patch and insert only")
-    steps = list(data.get("steps") or ())
-    known = {step.get("id") for step in steps if isinstance(step, dict)}
-    holders = {key: data.get(key) for key in ("certificates", "cleanup")}
-    backout = dict(data.get("backout") or {})
-    backout_steps = list(backout.get("steps") or ())
-
-    def unknown(step_id: object, what: str) -> CatalogueError:
-        return CatalogueError(f"{file}: step_changes.{what}: no shared step has the id {step_id!r}")
-
-    for step_id in changes.get("remove") or ():
-        if step_id not in known:
-            raise unknown(step_id, "remove")
-        steps = [s for s in steps if s.get("id") != step_id]
-        known.discard(step_id)
-    for step_id, keys in (changes.get("patch") or {}).items():
-        if not isinstance(keys, dict):
-            raise CatalogueError(f"{file}: step_changes.patch.{step_id}: expected a mapping")
-        found = False
-        for holder in (steps, backout_steps):
-            for i, step in enumerate(holder):
-                if step.get("id") == step_id:
-                    holder[i] = {**step, **keys}
-                    found = True
-        for key, step in holders.items():
-            if isinstance(step, dict) and step.get("id") == step_id:
-                holders[key] = {**step, **keys}
-                found = True
-        if not found:
-            raise unknown(step_id, "patch")
-    for n, entry in enumerate(changes.get("insert") or ()):
-        if (
-            not isinstance(entry, dict)
-            or set(entry) - {"before", "after", "step"}
-            or len(entry) != 2
-        ):
-            raise CatalogueError(
-                f"{file}: step_changes.insert[{n}]: give before or after, and step"
-            )
-        anchor = entry.get("after", entry.get("before"))
-        ids = [s.get("id") for s in steps]
-        if anchor not in ids:
-            raise unknown(anchor, f"insert[{n}]")
-        at = ids.index(anchor) + (1 if "after" in entry else 0)
-        steps.insert(at, entry["step"])
-    result = {**data, "steps": steps, **{k: v for k, v in holders.items() if v is not None}}
-    if backout:
-        result["backout"] = {**backout, "steps": backout_steps}
-    return result
-
-
-def _substitute(value: Any, variables: dict[str, str], file: str) -> Any:
-    if isinstance(value, str):
-
-        def lookup(match: re.Match[str]) -> str:
-            if match.group(1) not in variables:
-                raise CatalogueError(f"{file}: {{{{{match.group(1)}}}}} has no value in vars")
-            return variables[match.group(1)]
-
-        return _VARIABLE.sub(lookup, value)
-    if isinstance(value, list):
-        return [_substitute(item, variables, file) for item in value]
-    if isinstance(value, dict):
-        return {
-            _substitute(k, variables, file): _substitute(v, variables, file)
-            for k, v in value.items()
-        }
-    return value
-
-
 class _Reader:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, label: str = "") -> None:
         self.file = file
+        # A target merged with its base is reported under both names: the fault may be in either.
+        self.label = label or file
 
     def fail(self, where: str, message: str) -> CatalogueError:
-        return CatalogueError(f"{self.file}: {where}: {message}")
+        return CatalogueError(f"{self.label}: {where}: {message}")
 
     def keys(self, data: Any, where: str, required: set[str], optional: set[str]) -> dict[str, Any]:
         if not isinstance(data, dict):
