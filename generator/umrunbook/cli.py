@@ -16,7 +16,13 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from umrunbook import __version__
-from umrunbook.errors import InputError, UserError
+from umrunbook.errors import (
+    INTERRUPTED_AFTER,
+    INTERRUPTED_NOTHING,
+    InputError,
+    Interrupted,
+    UserError,
+)
 from umrunbook.faces.registry import FORMATS, PAPERS, formats_help
 
 P = ParamSpec("P")
@@ -56,8 +62,11 @@ def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except Interrupted as exc:  # the package writer says what it left
+            typer.echo(exc.message, err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted; nothing was written.", err=True)
+            typer.echo(INTERRUPTED_NOTHING, err=True)
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -232,25 +241,39 @@ def render(
     force: Annotated[
         bool, typer.Option("--force", help="Render every appliance, changed or not.")
     ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Remove the appliances of the package that this render does not cover "
+            "(not in the inventory, or left out by --only), as-executed runbooks included.",
+        ),
+    ] = False,
 ) -> None:
     """Write the change package: runbooks, transfer files and agents for every appliance.
 
     Appliances whose inventory entry, templates and generator version are unchanged since
-    the package in --out was written are kept as they are; --force renders them all.
+    the package in --out was written are kept as they are; --force renders them all. Only
+    the files umrunbook wrote are replaced: anything else in --out stays as it is.
     """
     from umrunbook.library import render as render_package
 
     result = render_package(
-        inventory, out, formats, paper, only or (), jobs, force, progress=_progress_display
+        inventory, out, formats, paper, only or (), jobs, force, prune, _progress_display
     )
-    for plan in result.plans:
-        if plan.state != "planned":
-            typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
-    index = out / "index.html" if (out / "index.html").exists() else out / "fleet.csv"
-    typer.echo(
-        f"Wrote {out}: {len(result.rendered)} rendered, {len(result.unchanged)} unchanged, "
-        f"{len(result.files)} files (open {index})"
-    )
+    try:
+        for note in result.notes:
+            typer.echo(note, err=True)
+        for plan in result.plans:
+            if plan.state != "planned":
+                typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
+        index = out / "index.html" if (out / "index.html").exists() else out / "fleet.csv"
+        typer.echo(
+            f"Wrote {out}: {len(result.rendered)} rendered, {len(result.unchanged)} unchanged, "
+            f"{len(result.files)} files (open {index})"
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(INTERRUPTED_AFTER) from None
 
 
 @contextmanager
@@ -279,12 +302,19 @@ def _utf8_where_needed() -> None:
                 reconfigure(encoding="utf-8", errors="replace")
 
 
+def _terminated(_signum: int, _frame: object) -> None:
+    """SIGTERM (a service manager, `kill`) stops a command as Ctrl-C does, cleanly."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     import multiprocessing
+    import signal
 
     # The single-file binary starts its worker processes by running itself again.
     multiprocessing.freeze_support()
     _utf8_where_needed()
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except SystemExit:
