@@ -7,6 +7,7 @@ engines) are imported by the commands that use them, never at start-up.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
+            _arm_signals()
             return command(*args, **kwargs)
         except InputError as exc:
             for problem in exc.problems:
@@ -302,22 +304,48 @@ def _utf8_where_needed() -> None:
                 reconfigure(encoding="utf-8", errors="replace")
 
 
+# Signals that came while the arguments were parsed (typer would end the process on them
+# without a word, or Python with a traceback), acted on when the command starts.
+_noted: list[int] = []
+_deferring = False
+
+
+def _note(signum: int, _frame: object) -> None:
+    _noted.append(signum)
+
+
 def _terminated(_signum: int, _frame: object) -> None:
     """SIGTERM (a service manager, `kill`) stops a command as Ctrl-C does, cleanly."""
     raise KeyboardInterrupt
 
 
+def _arm_signals() -> None:
+    global _deferring
+    if not _deferring:
+        return  # called as a library (tests): the host's handlers stay
+    _deferring = False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)
+    if _noted:
+        raise KeyboardInterrupt
+
+
 def main() -> None:
+    global _deferring
     import multiprocessing
-    import signal
 
     # The single-file binary starts its worker processes by running itself again.
     multiprocessing.freeze_support()
     _utf8_where_needed()
-    signal.signal(signal.SIGTERM, _terminated)
+    _deferring = True
+    signal.signal(signal.SIGINT, _note)
+    signal.signal(signal.SIGTERM, _note)
     try:
         app()
     except SystemExit:
+        if _deferring and _noted:  # --help, a usage error: no command ran
+            print(INTERRUPTED_NOTHING, file=sys.stderr)
+            sys.exit(1)
         raise
     except Exception as exc:  # pragma: no cover - argument parsing itself failed
         print(f"internal error: {type(exc).__name__}: {exc}\n  {BUG_REPORT}", file=sys.stderr)

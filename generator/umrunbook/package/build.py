@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from umrunbook.package.ownership import (
     Ownership,
     sha256_file,
 )
+from umrunbook.package.signals import ignored_by_children, signals_deferred
 from umrunbook.package.write import package_folder, prepare, write_package_atomically
 from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import PLANNED, Plan
@@ -328,19 +329,14 @@ def _quiet_worker() -> None:
 
 
 def _start_server_quietly(method: str) -> None:
-    """The fork server starts with Ctrl-C blocked, and so do the workers forked from it:
-    a signal in the moment before `_quiet_worker` runs stays pending, never a traceback.
-    In this process it is only delayed until the server is up."""
-    if method != "forkserver" or not hasattr(signal, "pthread_sigmask"):
+    """The fork server, and so every worker forked from it, ignores Ctrl-C from birth: a
+    signal in the moment before `_quiet_worker` runs is no traceback either."""
+    if method != "forkserver":
         return
     from multiprocessing import forkserver
 
-    quiet = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, quiet)
-    try:
+    with ignored_by_children():
         forkserver.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _render_all(
@@ -358,20 +354,25 @@ def _render_all(
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     _start_server_quietly(method)
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(plans)), mp_context=context, initializer=_quiet_worker
-    )
-    try:
-        futures = [pool.submit(_render_one, plan, options) for plan in plans]
-        for future in as_completed(futures):
-            name, rendered = future.result()
-            results.append((name, rendered))
-            if progress:
-                progress(name, "rendered")
-    finally:
-        # On Ctrl-C, what has not started is dropped and what has is waited for (one
-        # appliance per worker), so that no worker outlives the message.
-        pool.shutdown(wait=True, cancel_futures=True)
+    with signals_deferred() as caught:
+        pool = ProcessPoolExecutor(
+            max_workers=min(jobs, len(plans)), mp_context=context, initializer=_quiet_worker
+        )
+        try:
+            pending = {pool.submit(_render_one, plan, options) for plan in plans}
+            while pending and not caught:
+                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name, rendered = future.result()
+                    results.append((name, rendered))
+                    if progress:
+                        progress(name, "rendered")
+        finally:
+            # On Ctrl-C, what has not started is dropped and what has is waited for (one
+            # appliance per worker), so that no worker outlives the message.
+            pool.shutdown(wait=True, cancel_futures=True)
+    if caught:
+        raise KeyboardInterrupt
     return results
 
 

@@ -15,12 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
-from types import FrameType
 
 from umrunbook import __version__
 from umrunbook.errors import INTERRUPTED_AFTER, Interrupted, OutputError
@@ -35,6 +32,7 @@ from umrunbook.package.ownership import (
     read_ownership,
     sha256_file,
 )
+from umrunbook.package.signals import signals_deferred
 
 __all__ = ["MARKER", "checksums", "package_folder", "prepare", "write_package_atomically"]
 
@@ -107,7 +105,7 @@ def write_package_atomically(
         journal = {"installs": list(writes), "removes": removes, "manifest": _digest(manifest)}
         (transaction / _JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
     except BaseException as exc:
-        with _signals_deferred():
+        with signals_deferred():
             _discard(transaction, out_dir if created else None)
         if isinstance(exc, OSError):
             raise OutputError(
@@ -116,7 +114,7 @@ def write_package_atomically(
             ) from None
         raise
 
-    with _signals_deferred() as caught:
+    with signals_deferred() as caught:
         try:
             _swap(out_dir, transaction, list(writes), removes)
         except OSError as exc:
@@ -210,7 +208,7 @@ def _recover(out_dir: Path) -> None:
         ]
     except (OSError, ValueError, KeyError, TypeError):
         installs, removes, committed = [], [], False  # killed while staging: nothing moved
-    with _signals_deferred():
+    with signals_deferred():
         if committed:
             for name in removes:  # a kill during the removals: finish them
                 with suppress(FileNotFoundError):
@@ -238,23 +236,3 @@ def _prune_empty_folders(out_dir: Path, names: list[str]) -> None:
             except OSError:
                 break
             folder = folder.parent
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[list[int]]:
-    """Ctrl-C and SIGTERM are noted, not acted on, until the block is done: the caller
-    then says the package is complete."""
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-
-    def note(signum: int, _frame: FrameType | None) -> None:
-        caught.append(signum)
-
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield caught
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
