@@ -300,3 +300,38 @@ def test_a_signal_to_the_process_group_leaves_one_whole_package_and_no_traceback
         litter += [p.name for p in out.iterdir() if p.name.startswith(".umrunbook-transaction")]
         assert not litter
         assert_operator_files_intact(out, inodes)
+
+
+@pytest.mark.parametrize("moves", [1, 3, 4])
+def test_a_run_killed_mid_swap_is_finished_by_the_next_one(
+    tmp_path: Path, example_inventory_file: Path, moves: int
+) -> None:
+    """SIGKILL cannot be caught: the journal lets the next run roll back (the record not yet
+    in place) or forward (it was)."""
+    out = tmp_path / "pkg"
+    assert render(example_inventory_file, out).returncode == 0
+    old = owned_tree(out)
+    script = f"""
+import os, signal
+from pathlib import Path
+from umrunbook.package import write
+real = os.replace
+count = []
+def replace(src, dst):
+    real(src, dst)
+    count.append(dst)
+    if len(count) == {moves}:
+        os.kill(os.getpid(), signal.SIGKILL)
+write.os.replace = replace
+files = {{"um-ams-01/runbook.md": b"new", "x/y.md": b"y"}}
+write.write_package_atomically(Path({str(out)!r}), files)
+"""
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert (out / ".umrunbook-transaction").is_dir()
+    # --prune: rolled forward, the package owns x/y.md, which this inventory does not cover.
+    result = render(example_inventory_file, out, "--force", "--prune")
+    assert result.returncode == 0, result.stderr
+    assert not (out / ".umrunbook-transaction").exists() and sums_ok(out)
+    # Either way, the render after it owns exactly the package it wrote.
+    assert owned_tree(out) == old and not (out / "x").exists()
