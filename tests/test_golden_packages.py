@@ -22,9 +22,9 @@ import pytest
 from tests.conftest import need, umrunbook
 
 GOLDEN = Path(__file__).parent / "golden" / "packages"
-# Internal bookkeeping whose digest covers the generator's own source: it changes with any
+# The ownership record: its fingerprints cover the generator's own source: it changes with any
 # edit of the code, whatever the output.
-VOLATILE = {".umrunbook-fingerprints.json"}
+VOLATILE = {".umrunbook-package.json"}
 FLEETS = {"example": None, "route-fleet": GOLDEN / "route-fleet.yaml"}
 
 

@@ -65,10 +65,15 @@ def test_other_options_or_missing_files_render_again(
         "um-fra-01: unchanged",
     ]
     assert (out / "um-ams-02/runbook.md").is_file()
-    (out / ".umrunbook-fingerprints.json").write_text("{not json")
+    # The fingerprints live in the package's ownership record: a foreign one renders all.
+    manifest = out / ".umrunbook-package.json"
+    record = json.loads(manifest.read_text())
+    for entry in record["appliances"].values():
+        entry["fingerprint"] = "0" * 64
+    manifest.write_text(json.dumps(record))
     assert all(line.endswith("rendered") for line in render(example_inventory_file, out))
-    record = json.loads((out / ".umrunbook-fingerprints.json").read_text())
-    assert sorted(record) == ["um-ams-01", "um-ams-02", "um-fra-01"]
+    record = json.loads(manifest.read_text())
+    assert sorted(record["appliances"]) == ["um-ams-01", "um-ams-02", "um-fra-01"]
 
 
 def test_parallel_output_is_identical_to_serial(

@@ -85,7 +85,7 @@ def test_agent_evidence_round_trips_into_an_as_executed_runbook(
     assert "- [x] Step 10: **PASS**" in text  # verify
     assert "- [ ] Step 3: no record in the evidence." in text  # the snapshot: by hand
     after = tree(out)
-    regenerated = {"SHA256SUMS", "index.html"}
+    regenerated = {"SHA256SUMS", "index.html", ".umrunbook-package.json"}
     assert {k: v for k, v in after.items() if "as-executed" not in k and k not in regenerated} == {
         k: v for k, v in before.items() if k not in regenerated
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
-from umrunbook.errors import InputError, UserError, printable
+from umrunbook.errors import (
+    INTERRUPTED_AFTER,
+    INTERRUPTED_NOTHING,
+    InputError,
+    Interrupted,
+    UserError,
+    printable,
+)
 from umrunbook.faces.registry import FORMATS, PAPERS, formats_help
 
 P = ParamSpec("P")
@@ -44,6 +52,7 @@ def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
+            _arm_signals()
             return command(*args, **kwargs)
         except InputError as exc:
             for problem in exc.problems:
@@ -56,8 +65,11 @@ def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         except UserError as exc:
             typer.echo(printable(f"error: {exc}"), err=True)
             raise typer.Exit(exc.exit_code) from None
+        except Interrupted as exc:  # the package writer says what it left
+            typer.echo(exc.message, err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted; nothing was written.", err=True)
+            typer.echo(INTERRUPTED_NOTHING, err=True)
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -238,25 +250,39 @@ def render(
     force: Annotated[
         bool, typer.Option("--force", help="Render every appliance, changed or not.")
     ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Remove the appliances of the package that this render does not cover "
+            "(not in the inventory, or left out by --only), as-executed runbooks included.",
+        ),
+    ] = False,
 ) -> None:
     """Write the change package: runbooks, transfer files and agents for every appliance.
 
     Appliances whose inventory entry, templates and generator version are unchanged since
-    the package in --out was written are kept as they are; --force renders them all.
+    the package in --out was written are kept as they are; --force renders them all. Only
+    the files umrunbook wrote are replaced: anything else in --out stays as it is.
     """
     from umrunbook.library import render as render_package
 
     result = render_package(
-        inventory, out, formats, paper, only or (), jobs, force, progress=_progress_display
+        inventory, out, formats, paper, only or (), jobs, force, prune, _progress_display
     )
-    for plan in result.plans:
-        if plan.state != "planned":
-            typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
-    index = out / "index.html" if (out / "index.html").exists() else out / "fleet.csv"
-    typer.echo(
-        f"Wrote {out}: {len(result.rendered)} rendered, {len(result.unchanged)} unchanged, "
-        f"{len(result.files)} files (open {index})"
-    )
+    try:
+        for note in result.notes:
+            typer.echo(note, err=True)
+        for plan in result.plans:
+            if plan.state != "planned":
+                typer.echo(f"{plan.appliance.name}: {plan.route_text}: {plan.state}")
+        index = out / "index.html" if (out / "index.html").exists() else out / "fleet.csv"
+        typer.echo(
+            f"Wrote {out}: {len(result.rendered)} rendered, {len(result.unchanged)} unchanged, "
+            f"{len(result.files)} files (open {index})"
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(INTERRUPTED_AFTER) from None
 
 
 @contextmanager
@@ -300,17 +326,50 @@ def _quiet_stdout() -> None:
         pass
 
 
+# Signals that came while the arguments were parsed (typer would end the process on them
+# without a word, or Python with a traceback), acted on when the command starts.
+_noted: list[int] = []
+_deferring = False
+
+
+def _note(signum: int, _frame: object) -> None:
+    _noted.append(signum)
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    """SIGTERM (a service manager, `kill`) stops a command as Ctrl-C does, cleanly."""
+    raise KeyboardInterrupt
+
+
+def _arm_signals() -> None:
+    global _deferring
+    if not _deferring:
+        return  # called as a library (tests): the host's handlers stay
+    _deferring = False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)
+    if _noted:
+        raise KeyboardInterrupt
+
+
 def main() -> None:
+    global _deferring
     import multiprocessing
 
     # The single-file binary starts its worker processes by running itself again.
     multiprocessing.freeze_support()
     _utf8_where_needed()
     code: int | str | None = 0
+    _deferring = True
+    signal.signal(signal.SIGINT, _note)
+    signal.signal(signal.SIGTERM, _note)
     try:
         app()
     except SystemExit as exc:
         code = exc.code
+        if _deferring and _noted:  # --help, a usage error: no command ran
+            print(INTERRUPTED_NOTHING, file=sys.stderr)
+            code = 1
     except BrokenPipeError:  # pragma: no cover - raised outside a command
         _quiet_stdout()
         code = 1

@@ -73,3 +73,16 @@ class OutputError(UserError, OSError):
     """The output could not be written; earlier output is untouched."""
 
     exit_code = 1
+
+
+INTERRUPTED_BEFORE = "interrupted; the previous package is unchanged"
+INTERRUPTED_NOTHING = "interrupted; nothing was written."
+INTERRUPTED_AFTER = "interrupted after the new package was in place; it is complete"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, with what it left behind said in `message`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -164,6 +164,7 @@ def render(
     only: Sequence[str],
     jobs: int | None,
     force: bool,
+    prune: bool = False,
     progress: Callable[[int], AbstractContextManager[Progress]] | None = None,
 ) -> RenderResult:
     """`render`: the change package. `progress(total)` opens the display that is told of
@@ -186,6 +187,7 @@ def render(
             only,
             jobs=jobs or default_jobs(),
             force=force,
+            prune=prune,
             progress=shown,
         )
 
@@ -277,5 +279,5 @@ def _write_as_executed(
         else:
             usable.append(item)
     files = as_executed_files(plans, group(usable), chosen, chosen_paper)
-    update_package(out, plans, files)
-    return f"Wrote {len(files)} as-executed files to {out}"
+    notes = update_package(out, plans, files)
+    return "\n".join([*notes, f"Wrote {len(files)} as-executed files to {out}"])

@@ -9,26 +9,37 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from umrunbook.catalogue.procedure import Catalogue
-from umrunbook.errors import UserError
+from umrunbook.errors import (
+    INTERRUPTED_BEFORE,
+    INTERRUPTED_NOTHING,
+    Interrupted,
+    UserError,
+)
 from umrunbook.faces.registry import RenderOptions, face
 from umrunbook.inventory.model import Inventory
 from umrunbook.package.fingerprint import plan_fingerprint
-from umrunbook.package.write import write_package_atomically
+from umrunbook.package.ownership import (
+    LEGACY_FINGERPRINTS,
+    ApplianceRecord,
+    Ownership,
+    sha256_file,
+)
+from umrunbook.package.signals import ignored_by_children, signals_deferred
+from umrunbook.package.write import package_folder, prepare, write_package_atomically
 from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import PLANNED, Plan
 
-# Written into the package: each appliance's input digest and its files, so that the next
-# render knows what it may keep.
-FINGERPRINTS = ".umrunbook-fingerprints.json"
+# Written again by every command that changes the package: they describe all of it.
+FLEET_FILES = frozenset({"index.html", "fleet.csv"})
 
 Progress = Callable[[str, str], None]  # (appliance name, "rendered" or "unchanged")
 
@@ -40,6 +51,7 @@ class RenderResult:
     files: tuple[str, ...]
     rendered: tuple[str, ...]
     unchanged: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # what the operator should know: files changed by hand...
 
 
 def select(plans: Sequence[Plan], only: Sequence[str]) -> tuple[Plan, ...]:
@@ -114,28 +126,66 @@ def render_fleet(
     *,
     jobs: int = 1,
     force: bool = False,
+    prune: bool = False,
     progress: Progress | None = None,
 ) -> RenderResult:
-    """Plan every appliance and write the whole change package, or nothing."""
-    options = options or RenderOptions()
-    for fmt in options.formats:
-        face(fmt)  # an unknown format fails before any work
-    plans = select(plan_fleet(inventory, catalogue), only)
-    fingerprints = {p.appliance.name: plan_fingerprint(p, options) for p in plans}
-    previous = {} if force else _previous(out_dir)
+    """Plan every appliance and write the change package, all of it or nothing.
 
-    kept: dict[str, Path] = {}
+    Only the files umrunbook wrote are replaced; anything else in out_dir stays. Appliances
+    of the package that this render does not cover are kept, or removed with `prune`.
+    """
+    previous = Ownership()
+    try:
+        options = options or RenderOptions()
+        for fmt in options.formats:
+            face(fmt)  # an unknown format fails before any work
+        out_dir = package_folder(out_dir)
+        previous = prepare(out_dir)  # a folder that is not a package fails before any work
+        return _render_into(
+            inventory, catalogue, out_dir, options, only, jobs, force, prune, progress, previous
+        )
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(INTERRUPTED_BEFORE if previous.exists else INTERRUPTED_NOTHING) from None
+
+
+def _render_into(
+    inventory: Inventory,
+    catalogue: Catalogue,
+    out_dir: Path,
+    options: RenderOptions,
+    only: Sequence[str],
+    jobs: int,
+    force: bool,
+    prune: bool,
+    progress: Progress | None,
+    previous: Ownership,
+) -> RenderResult:
+    every_plan = plan_fleet(inventory, catalogue)
+    plans = select(every_plan, only)
+    covered = {p.appliance.name for p in plans}
+    fingerprints = {p.appliance.name: plan_fingerprint(p, options) for p in plans}
+    notes: list[str] = []
+
+    kept: dict[str, str] = {}
+    records: dict[str, ApplianceRecord] = {}
     to_render: list[Plan] = []
     unchanged: list[str] = []
     for plan in plans:
         name = plan.appliance.name
-        old = previous.get(name)
+        old = previous.appliances.get(name)
+        states = {f: _state(out_dir, f, previous.files.get(f)) for f in old.rendered} if old else {}
+        by_hand = sorted(f for f, state in states.items() if state == "changed")
+        notes += [f"{f} was changed by hand: rendered again" for f in by_hand]
         if (
             old
+            and not force
             and old.fingerprint == fingerprints[name]
-            and all((out_dir / f).is_file() for f in old.files)
+            and all(state == "same" for state in states.values())
         ):
-            kept.update({f: out_dir / f for f in old.files})
+            kept.update({f: previous.files[f] for f in old.rendered})
+            records[name] = old
             unchanged.append(name)
             if progress:
                 progress(name, "unchanged")
@@ -143,81 +193,150 @@ def render_fleet(
             to_render.append(plan)
 
     files: dict[str, bytes] = {}
-    for _name, rendered in _render_all(to_render, options, jobs, progress):
+    for name, rendered in _render_all(to_render, options, jobs, progress):
         files.update(rendered)
+        records[name] = ApplianceRecord(fingerprints[name], tuple(sorted(rendered)))
 
-    record = {
-        p.appliance.name: {
-            "fingerprint": fingerprints[p.appliance.name],
-            "files": sorted(f for f in [*files, *kept] if f.startswith(f"{p.appliance.name}/")),
-        }
-        for p in plans
+    # What else the package owns: as-executed runbooks (ingest's), and the appliances this
+    # render does not cover.
+    replaced = {
+        f for p in plans if (r := previous.appliances.get(p.appliance.name)) for f in r.rendered
     }
+    released: set[str] = set()
+    others_kept: set[str] = set()
+    pruned: set[str] = set()
+    for name, digest in sorted(previous.files.items()):
+        if name in replaced or name in FLEET_FILES or name == LEGACY_FINGERPRINTS:
+            continue
+        appliance = name.split("/", 1)[0] if "/" in name else ""
+        if not appliance:
+            continue  # a fleet file of an earlier version: not written any more
+        if appliance not in covered and prune:
+            pruned.add(appliance)
+            continue
+        state = _state(out_dir, name, digest)
+        if state == "missing":
+            continue
+        if state == "changed" and appliance in covered:
+            # Not rendered by this command: the operator's now, and left as it is.
+            released.add(name)
+            notes.append(
+                f"{name} was changed by hand: left as it is, and no longer listed in SHA256SUMS"
+            )
+            continue
+        if state == "changed":
+            notes.append(
+                f"{name} was changed by hand: not rendered by this run, SHA256SUMS flags it"
+            )
+        kept[name] = digest
+        if appliance not in covered:
+            others_kept.add(appliance)
+    for appliance, record in previous.appliances.items():
+        if appliance in covered:
+            continue
+        if prune:
+            pruned.add(appliance)
+        else:
+            records[appliance] = record
+            others_kept.add(appliance)
+    notes += [f"{a}: not in this render, kept (--prune removes it)" for a in sorted(others_kept)]
+    notes += [f"{a}: removed (--prune)" for a in sorted(pruned)]
+
+    # The fleet files describe every appliance the package holds that the inventory knows.
+    listed = [p for p in every_plan if p.appliance.name in covered | others_kept]
     fleet_view = {**files, **{f: b"" for f in kept}}
-    files["fleet.csv"] = fleet_csv(plans)
-    files.update(_fleet_index(plans, fleet_view))
-    files[FINGERPRINTS] = json.dumps(record, indent=1, sort_keys=True).encode()
-    names = [*files, *kept]
-    write_package_atomically(out_dir, files, executable_files(names), kept)
+    files["fleet.csv"] = fleet_csv(listed)
+    files.update(_fleet_index(listed, fleet_view))
+    write_package_atomically(
+        out_dir,
+        files,
+        executable_files(list(files)),
+        kept,
+        records,
+        previous,
+        released=frozenset(released),
+    )
     return RenderResult(
         out_dir,
         plans,
-        tuple(sorted(names)),
+        tuple(sorted([*files, *kept])),
         tuple(p.appliance.name for p in to_render),
         tuple(unchanged),
+        tuple(notes),
     )
 
 
-def update_package(out_dir: Path, plans: Sequence[Plan], files: dict[str, bytes]) -> None:
+def update_package(
+    out_dir: Path, plans: Sequence[Plan], files: dict[str, bytes]
+) -> tuple[str, ...]:
     """Add or replace files in an existing package (as-executed runbooks), with the fleet
-    index written again; everything else is carried over as it is."""
-    from umrunbook.package.write import MARKER
-
-    if not (out_dir / MARKER).is_file():
-        raise UserError(
-            f"{out_dir}: not a change package written by umrunbook\n"
-            "  hint: give the folder `umrunbook render` wrote (it holds SHA256SUMS)"
-        )
-    regenerated = {"index.html", MARKER}
-    kept = {
-        str(path.relative_to(out_dir)): path
-        for path in sorted(out_dir.rglob("*"))
-        if path.is_file() and str(path.relative_to(out_dir)) not in {*files, *regenerated}
-    }
-    new = dict(files)
-    view = {**{name: b"" for name in kept}, **new}
-    new.update(_fleet_index(plans, view))
-    write_package_atomically(out_dir, new, executable_files(list(kept)), kept)
-
-
-def _previous(out_dir: Path) -> dict[str, _Record]:
-    """What the package in out_dir was rendered from; nothing usable means render all."""
+    index written again; every other file it owns is carried over as it is, and what it
+    does not own is not touched. Returns what the operator should know."""
     try:
-        data = json.loads((out_dir / FINGERPRINTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    records = {}
-    for name, entry in data.items():
-        if (
-            isinstance(entry, dict)
-            and isinstance(entry.get("fingerprint"), str)
-            and isinstance(entry.get("files"), list)
-            and all(isinstance(f, str) and ".." not in f.split("/") for f in entry["files"])
-        ):
-            records[name] = _Record(entry["fingerprint"], tuple(entry["files"]))
-    return records
+        out_dir = package_folder(out_dir)
+        previous = prepare(out_dir)
+        if not previous.exists:
+            raise UserError(
+                f"{out_dir}: not a change package written by umrunbook\n"
+                "  hint: give the folder `umrunbook render` wrote"
+            )
+        notes = []
+        kept = {}
+        for name, digest in sorted(previous.files.items()):
+            if name in files or name == "index.html" or name == LEGACY_FINGERPRINTS:
+                continue
+            state = _state(out_dir, name, digest)
+            if state == "missing":
+                continue
+            if state == "changed":
+                notes.append(f"{name} was changed by hand: SHA256SUMS flags it; render restores it")
+            kept[name] = digest
+        new = dict(files)
+        view = {**{name: b"" for name in kept}, **new}
+        new.update(_fleet_index(plans, view))
+        write_package_atomically(
+            out_dir, new, executable_files(list(new)), kept, previous.appliances, previous
+        )
+        return tuple(notes)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(INTERRUPTED_BEFORE) from None
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
-    fingerprint: str
-    files: tuple[str, ...]
+def _state(out_dir: Path, name: str, digest: str | None) -> str:
+    """ "same", "changed" (by hand, since umrunbook wrote it) or "missing"."""
+    path = out_dir / name
+    if not path.is_file():
+        return "missing"
+    try:
+        actual = sha256_file(path)
+    except OSError:
+        return "missing"
+    # A package of the previous version may not list its own bookkeeping file.
+    return "same" if not digest or actual == digest else "changed"
 
 
 def _render_one(plan: Plan, options: RenderOptions) -> tuple[str, dict[str, bytes]]:
     return plan.appliance.name, appliance_files(plan, options)
+
+
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C (sent to the whole process group by a terminal) and SIGTERM to
+    the parent, which cancels the pool: no worker prints a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _start_server_quietly(method: str) -> None:
+    """The fork server, and so every worker forked from it, ignores Ctrl-C from birth: a
+    signal in the moment before `_quiet_worker` runs is no traceback either."""
+    if method != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    with ignored_by_children():
+        forkserver.ensure_running()
 
 
 def _render_all(
@@ -234,13 +353,26 @@ def _render_all(
     # process whose threads hold locks (Typst compiles with a thread pool) can hang.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
-        futures = [pool.submit(_render_one, plan, options) for plan in plans]
-        for future in as_completed(futures):
-            name, rendered = future.result()
-            results.append((name, rendered))
-            if progress:
-                progress(name, "rendered")
+    _start_server_quietly(method)
+    with signals_deferred() as caught:
+        pool = ProcessPoolExecutor(
+            max_workers=min(jobs, len(plans)), mp_context=context, initializer=_quiet_worker
+        )
+        try:
+            pending = {pool.submit(_render_one, plan, options) for plan in plans}
+            while pending and not caught:
+                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name, rendered = future.result()
+                    results.append((name, rendered))
+                    if progress:
+                        progress(name, "rendered")
+        finally:
+            # On Ctrl-C, what has not started is dropped and what has is waited for (one
+            # appliance per worker), so that no worker outlives the message.
+            pool.shutdown(wait=True, cancel_futures=True)
+    if caught:
+        raise KeyboardInterrupt
     return results
 
 
