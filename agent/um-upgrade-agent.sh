@@ -1,4 +1,4 @@
-#!/bin/bash #
+#!/bin/bash
 # um-upgrade-agent.sh: runs the on-appliance steps of an in-place upgrade of a VMware Usage Meter #
 # appliance (umrunbook). Generated per appliance: the "#@ key=value" lines below are that #
 # appliance's manifest (values only, never commands); the logic is the reviewed script below them. #

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.helpers import iso_manifest_for, manifest_for
-from tests.conftest import need
+from tests.conftest import need, umrunbook
 from umrunbook.planning.agent_file import (
     MANIFEST_KEYS,
     agent_source,
@@ -101,6 +101,19 @@ def test_help_runs_anywhere(tmp_path: Path) -> None:
         ["bash", str(path), "verify", "--timeout", "soon"], capture_output=True, text=True
     )
     assert usage.returncode == 2 and "--timeout" in usage.stderr
+
+
+def test_rendered_agent_runs_as_a_program(tmp_path: Path) -> None:
+    """The rendered file is written with mode 0755: ./um-upgrade-agent.sh help works too."""
+    out = tmp_path / "package"
+    result = umrunbook(["render", "--out", str(out), "-j", "1"])
+    assert result.returncode == 0, result.stderr
+    agent = out / "um-ams-01" / "agent" / "um-upgrade-agent.sh"
+    assert agent.read_text().split("\n", 1)[0] == "#!/bin/bash"
+    result = subprocess.run([str(agent), "help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: bash um-upgrade-agent.sh COMMAND")
+    assert "Exit codes" in result.stdout
 
 
 def test_run_with_sh_says_to_use_bash(tmp_path: Path) -> None:
