@@ -7,10 +7,12 @@
 if [ -z "${BASH_VERSION:-}" ]; then echo "um-upgrade-agent: FAIL: this is a bash script: run it as: bash um-upgrade-agent.sh help" >&2; exit 2; fi #
 if [ "${BASH_VERSINFO[0]}" -lt 4 ] || { [ "${BASH_VERSINFO[0]}" -eq 4 ] && [ "${BASH_VERSINFO[1]}" -lt 2 ]; }; then echo "um-upgrade-agent: FAIL: bash 4.2 or later is needed, this is bash ${BASH_VERSION}: run it on the appliance as root" >&2; exit 1; fi #
 UM_SELF="${BASH_SOURCE[0]:-}" #
-if [ -z "$UM_SELF" ] || [ ! -f "$UM_SELF" ] || [ ! -r "$UM_SELF" ]; then echo "um-upgrade-agent: FAIL: run this agent as a file (bash um-upgrade-agent.sh COMMAND), not from a pipe" >&2; exit 2; fi #
-UM_TEXT="$(< "$UM_SELF")" #
-if [[ "$UM_TEXT" == *$'\r'* ]]; then printf '%s\n' "um-upgrade-agent: INTEGRITY: $UM_SELF has Windows (CRLF) line endings: it was transferred in text mode, which changes the file." "Upload it again in BINARY mode (WinSCP: Preferences > Transfer > Binary; scp/sftp always copy binary), check it with sha256sum -c as the runbook shows, then run it again." >&2; exit 4; fi #
-if [[ "$UM_TEXT" != *$'\n''# end of um-upgrade-agent.sh' ]]; then printf '%s\n' "um-upgrade-agent: INTEGRITY: $UM_SELF is truncated: its last line is not the end marker (the transfer stopped early)." "Upload it again (binary mode), check it with sha256sum -c as the runbook shows, then run it again." >&2; exit 4; fi #
+# Sourced ('. um-upgrade-agent.sh', as the unit tests do): constants and functions only, no check, no main. #
+UM_SOURCED=0; if [[ -n "$UM_SELF" && "$UM_SELF" != "$0" ]]; then UM_SOURCED=1; fi #
+if ((UM_SOURCED == 0)) && { [ -z "$UM_SELF" ] || [ ! -f "$UM_SELF" ] || [ ! -r "$UM_SELF" ]; }; then echo "um-upgrade-agent: FAIL: run this agent as a file (bash um-upgrade-agent.sh COMMAND), not from a pipe" >&2; exit 2; fi #
+UM_TEXT=""; if ((UM_SOURCED == 0)); then UM_TEXT="$(< "$UM_SELF")"; fi #
+if ((UM_SOURCED == 0)) && [[ "$UM_TEXT" == *$'\r'* ]]; then printf '%s\n' "um-upgrade-agent: INTEGRITY: $UM_SELF has Windows (CRLF) line endings: it was transferred in text mode, which changes the file." "Upload it again in BINARY mode (WinSCP: Preferences > Transfer > Binary; scp/sftp always copy binary), check it with sha256sum -c as the runbook shows, then run it again." >&2; exit 4; fi #
+if ((UM_SOURCED == 0)) && [[ "$UM_TEXT" != *$'\n''# end of um-upgrade-agent.sh' ]]; then printf '%s\n' "um-upgrade-agent: INTEGRITY: $UM_SELF is truncated: its last line is not the end marker (the transfer stopped early)." "Upload it again (binary mode), check it with sha256sum -c as the runbook shows, then run it again." >&2; exit 4; fi #
 unset UM_TEXT #
 
 set -Eeuo pipefail
@@ -110,7 +112,7 @@ verify_self() {
   fi
 }
 
-verify_self
+if ((UM_SOURCED == 0)); then verify_self; fi
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -880,6 +882,16 @@ upgrade_log_hint() {
 
 # --- preflight -----------------------------------------------------------------------------------
 
+# free_space_needed_kib SIZE_BYTES: free_space_factor x the bundle (in KiB, rounded up), at least
+# free_space_min_mb.
+free_space_needed_kib() {
+  local size=${1:-0} need need_min
+  need_min=$((M[free_space_min_mb] * 1024))
+  need=$(((size * M[free_space_factor] + 1023) / 1024))
+  if ((need < need_min)); then need=$need_min; fi
+  printf '%s' "$need"
+}
+
 # free_space_check DIR NEEDED_KIB STATE_KEY: one check line for the filesystem that holds DIR.
 free_space_check() {
   local dir=$1 need=$2 key=$3 dfline avail
@@ -1106,7 +1118,7 @@ openssl dgst -sha1 -verify $name_key -signature ${M[signature_file]} ${M[iso_fil
 
 SNAPSHOT_OK=0
 preflight_checks() {
-  local names=() n seen="" hostname_seen="" want_host want_short want_app out size need need_min
+  local names=() n seen="" hostname_seen="" want_host want_short want_app out size need
   local num ph
 
   ph=$(phase)
@@ -1202,9 +1214,7 @@ preflight_checks() {
     check WARN "version" "the appliance does not show its version here (${VERSION_DETAIL}): confirm in the web interface (About) that it is ${M[inventory_version]}; upgrade will ask for it (with --yes it goes on and records this WARN)"
   fi
 
-  need_min=$((M[free_space_min_mb] * 1024))
-  need=$(((${size:-0} * M[free_space_factor] + 1023) / 1024))
-  if ((need < need_min)); then need=$need_min; fi
+  need=$(free_space_needed_kib "$size")
   free_space_check "$INSTALL_DIR" "$need" free_kb
   if [[ "$UPLOAD_DIR" != "$INSTALL_DIR" ]]; then
     if [[ -d "$UPLOAD_DIR" && -d "$INSTALL_DIR" ]] && [[ "$(stat -c %d -- "$UPLOAD_DIR" 2>/dev/null)" == "$(stat -c %d -- "$INSTALL_DIR" 2>/dev/null || printf x)" ]]; then
@@ -2196,5 +2206,5 @@ main() {
   esac
 }
 
-main "$@"
+if ((UM_SOURCED == 0)); then main "$@"; fi
 # end of um-upgrade-agent.sh
