@@ -24,11 +24,8 @@ readonly UM_PROG="um-upgrade-agent"
 readonly UM_NAME="um-upgrade-agent.sh"
 readonly UM_END_MARKER="# end of um-upgrade-agent.sh"
 readonly UM_MANIFEST_VERSION=2
-readonly UM_MANIFEST_KEYS=(manifest_version appliance host ticket inventory_version
-  supported_sources target delivery install_dir backup_dir state_dir upload_dir bundle_file
-  bundle_sha256 iso_file manifest_file certificate_file signature_file reboot_required
-  free_space_factor free_space_min_mb status_timeout ssh_service_manager version_files snapshot
-  metered_servers generator self_sha256)
+# The manifest's keys, in order: the generator writes them here from its own list.
+#@@MANIFEST_KEYS@@
 # The vendor's ISO procedure as field reports give it: the operator runs these by hand, since the
 # script asks questions on the console; the agent prints them and never runs them.
 readonly ISO_VENDOR_COMMANDS=("mkdir -p /root/upgrade" "mount -o loop /dev/cdrom /root/upgrade" "bash /root/upgrade/upgrade-um.sh")

@@ -13,13 +13,21 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from tests.agent.helpers import manifest_for
 from tests.conftest import need
-from umrunbook.planning.agent_file import agent_source, build_agent, parse_manifest
+from umrunbook.planning.agent_file import (
+    AGENT_FILE_NAME,
+    MANIFEST_KEYS,
+    agent_source,
+    build_agent,
+    manifest_keys_line,
+    parse_manifest,
+)
 
 SHA = "ab" * 32
 HOSTILE = "$(touch /tmp/pwned) `id` ; \"'<b>"
@@ -322,3 +330,13 @@ def test_json_and_markdown_escaping(folder: Path) -> None:
     assert md == 'a"b\\\\c d e\x01f &lt;x&gt; \\|\\*\\`\\[\\]'
     assert out(folder, 'safe_name "$V"', V="CHG 1/2;x") == "CHG_1_2_x"
     assert out(folder, 'safe_name ""') == "none"
+
+
+def test_the_key_list_comes_from_the_generator(folder: Path) -> None:
+    """One list of manifest keys: MANIFEST_KEYS, written into the agent at build time."""
+    packaged = (resources.files("umrunbook.agent") / AGENT_FILE_NAME).read_text()
+    assert "UM_MANIFEST_KEYS=(" not in packaged and "#@@MANIFEST_KEYS@@\n" in packaged
+    for agent in ("um-upgrade-agent.sh", "source.sh"):
+        got = sh(folder, 'printf "%s\\n" "${UM_MANIFEST_KEYS[@]}"', agent=agent)
+        assert tuple(got.stdout.split()) == MANIFEST_KEYS
+    assert manifest_keys_line() in agent_source()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import textwrap
 from collections.abc import Mapping
 from importlib import resources
 
@@ -23,6 +24,7 @@ __all__ = [
     "agent_source",
     "build_agent",
     "evidence_digest",
+    "manifest_keys_line",
     "parse_manifest",
     "verify_evidence_digest",
 ]
@@ -31,7 +33,8 @@ AGENT_FILE_NAME = "um-upgrade-agent.sh"
 MANIFEST_VERSION = "2"
 EVIDENCE_SCHEMA = "umrunbook-agent-evidence/1"
 
-#: The manifest keys, in the order they appear in the agent (the agent checks this order).
+#: The manifest keys, in the order they appear in the agent (the agent checks this order). The one
+#: list: :func:`agent_source` writes it into the agent as ``readonly UM_MANIFEST_KEYS=(...)``.
 MANIFEST_KEYS: tuple[str, ...] = (
     "manifest_version",
     "appliance",
@@ -64,6 +67,7 @@ MANIFEST_KEYS: tuple[str, ...] = (
 )
 
 _PLACEHOLDER = "#@@MANIFEST@@\n"
+_KEYS_PLACEHOLDER = "#@@MANIFEST_KEYS@@\n"
 _SELF_KEY = "self_sha256"
 _SELF_PREFIX = "#@ self_sha256="
 _END_MARKER = "# end of um-upgrade-agent.sh\n"
@@ -101,14 +105,33 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+def manifest_keys_line() -> str:
+    """The bash line that gives the agent :data:`MANIFEST_KEYS` (wrapped, LF-terminated)."""
+    if not all(re.fullmatch(r"[a-z][a-z0-9_]*", key) for key in MANIFEST_KEYS):
+        raise RuntimeError("MANIFEST_KEYS: a key is not a plain bash word")
+    lines = textwrap.wrap(
+        " ".join(MANIFEST_KEYS) + ")",
+        width=100,
+        initial_indent="readonly UM_MANIFEST_KEYS=(",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return "\n".join(lines) + "\n"
+
+
 def agent_source() -> str:
-    """The packaged agent source (no manifest yet)."""
+    """The packaged agent source with its key list (no manifest yet)."""
     text = (resources.files("umrunbook.agent") / AGENT_FILE_NAME).read_text(encoding="utf-8")
     if "\r" in text:
         raise RuntimeError(f"the packaged {AGENT_FILE_NAME} has CR characters: reinstall umrunbook")
-    if text.count(_PLACEHOLDER) != 1 or not text.endswith(_END_MARKER):
+    if (
+        text.count(_PLACEHOLDER) != 1
+        or text.count(_KEYS_PLACEHOLDER) != 1
+        or not text.endswith(_END_MARKER)
+    ):
         raise RuntimeError(f"the packaged {AGENT_FILE_NAME} is damaged: reinstall umrunbook")
-    return text
+    return text.replace(_KEYS_PLACEHOLDER, manifest_keys_line(), 1)
 
 
 def _validate(manifest: Mapping[str, str]) -> dict[str, str]:
