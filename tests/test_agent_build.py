@@ -12,8 +12,10 @@ import pytest
 
 from tests.agent.helpers import iso_manifest_for, manifest_for
 from tests.conftest import need, umrunbook
+from umrunbook.package.fingerprint import _files
 from umrunbook.planning.agent_file import (
     MANIFEST_KEYS,
+    agent_parts,
     agent_source,
     build_agent,
     parse_manifest,
@@ -126,7 +128,7 @@ def test_run_with_sh_says_to_use_bash(tmp_path: Path) -> None:
 
 def test_shellcheck_clean() -> None:
     need("shellcheck")
-    scripts = [Path("agent/um-upgrade-agent.sh"), *sorted(SIMULATOR.glob("*.sh"))]
+    scripts = [*sorted(Path("agent/parts").glob("*.sh")), *sorted(SIMULATOR.glob("*.sh"))]
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(
         ["shellcheck", *(str(p if p.is_absolute() else root / p) for p in scripts)],
@@ -134,7 +136,9 @@ def test_shellcheck_clean() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+    # The assembled file as a whole, without the parts' own directives.
     built = build_agent(manifest_for(SHA))
+    assert "# shellcheck" not in built
     result = subprocess.run(["shellcheck", "-"], input=built, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -253,3 +257,23 @@ def test_manifest_for_an_iso_procedure() -> None:
 
 
 ISO_EXT = {"iso": "iso", "manifest": "mf", "certificate": "crt", "signature": "sign"}
+
+
+def test_assembled_from_the_parts_in_order() -> None:
+    parts = agent_parts()
+    names = [name for name, _ in parts]
+    assert names == sorted(names) and names[0] == "00-header.sh" and names[-1] == "99-main.sh"
+    text = agent_source()
+    assert text.startswith("#!/bin/bash\n") and text.endswith("\n# end of um-upgrade-agent.sh\n")
+    where = [text.index(body.partition("\n")[2][:200]) for _, body in parts]
+    assert where == sorted(where)
+    for name, body in parts:
+        assert body.startswith("# shellcheck shell=bash"), name
+
+
+def test_the_fingerprint_covers_the_parts() -> None:
+    """A changed part renders the appliances again: the fingerprint digests every part."""
+    folder = resources.files("umrunbook.agent")
+    found = {name for name, _ in _files(folder)}
+    assert {f"parts/{name}" for name, _ in agent_parts()} <= found
+

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,8 @@ import pytest
 from tests.agent.helpers import manifest_for
 from tests.conftest import need
 from umrunbook.planning.agent_file import (
-    AGENT_FILE_NAME,
     MANIFEST_KEYS,
+    agent_parts,
     agent_source,
     build_agent,
     manifest_keys_line,
@@ -334,7 +333,7 @@ def test_json_and_markdown_escaping(folder: Path) -> None:
 
 def test_the_key_list_comes_from_the_generator(folder: Path) -> None:
     """One list of manifest keys: MANIFEST_KEYS, written into the agent at build time."""
-    packaged = (resources.files("umrunbook.agent") / AGENT_FILE_NAME).read_text()
+    packaged = "".join(text for _, text in agent_parts())
     assert "UM_MANIFEST_KEYS=(" not in packaged and "#@@MANIFEST_KEYS@@\n" in packaged
     for agent in ("um-upgrade-agent.sh", "source.sh"):
         got = sh(folder, 'printf "%s\\n" "${UM_MANIFEST_KEYS[@]}"', agent=agent)
