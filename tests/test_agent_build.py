@@ -277,3 +277,21 @@ def test_the_fingerprint_covers_the_parts() -> None:
     found = {name for name, _ in _files(folder)}
     assert {f"parts/{name}" for name, _ in agent_parts()} <= found
 
+
+def test_header_names_what_it_changes_and_runs() -> None:
+    """The header's list of paths and root commands covers what the code writes and runs."""
+    text = agent_source()
+    start = text.index("# What this agent may change")
+    header = text[start : text.index("\nset -Eeuo pipefail\n")]
+    code = text[:start] + text[start + len(header) :]
+    assert start < 6000  # near the top, after the checks that run before bash reads further
+    for written in sorted(set(re.findall(r'\$RUN_DIR/([a-z.-]+?)(?:\.tmp)?"', code))):
+        assert written in header, written
+    for name in (".lock", ".lock.pid", "um-upgrade-agent-<target>.sh", "evidence-", "mktemp"):
+        assert name in header, name
+    ran = re.findall(r'\brun "[^"]*" ([a-z]+)', code)  # commands given to run()
+    assert ran and all(command in header for command in ran)
+    for command in ("service sshd stop", "systemctl stop sshd", "./scripts/status.sh", "tee -a"):
+        assert command in code and command in header, command
+    for command in ("sha1sum -c", "openssl x509", "openssl verify", "openssl dgst", "flock"):
+        assert command in code and command in header, command
