@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.agent.helpers import iso_manifest_for, manifest_for
-from tests.conftest import need
+from tests.conftest import need, umrunbook
+from umrunbook.package.fingerprint import _files
 from umrunbook.planning.agent_file import (
     MANIFEST_KEYS,
+    agent_parts,
     agent_source,
     build_agent,
     parse_manifest,
@@ -103,6 +105,19 @@ def test_help_runs_anywhere(tmp_path: Path) -> None:
     assert usage.returncode == 2 and "--timeout" in usage.stderr
 
 
+def test_rendered_agent_runs_as_a_program(tmp_path: Path) -> None:
+    """The rendered file is written with mode 0755: ./um-upgrade-agent.sh help works too."""
+    out = tmp_path / "package"
+    result = umrunbook(["render", "--out", str(out), "-j", "1"])
+    assert result.returncode == 0, result.stderr
+    agent = out / "um-ams-01" / "agent" / "um-upgrade-agent.sh"
+    assert agent.read_text().split("\n", 1)[0] == "#!/bin/bash"
+    result = subprocess.run([str(agent), "help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: bash um-upgrade-agent.sh COMMAND")
+    assert "Exit codes" in result.stdout
+
+
 def test_run_with_sh_says_to_use_bash(tmp_path: Path) -> None:
     need("dash")
     path = tmp_path / "um-upgrade-agent.sh"
@@ -113,7 +128,7 @@ def test_run_with_sh_says_to_use_bash(tmp_path: Path) -> None:
 
 def test_shellcheck_clean() -> None:
     need("shellcheck")
-    scripts = [Path("agent/um-upgrade-agent.sh"), *sorted(SIMULATOR.glob("*.sh"))]
+    scripts = [*sorted(Path("agent/parts").glob("*.sh")), *sorted(SIMULATOR.glob("*.sh"))]
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(
         ["shellcheck", *(str(p if p.is_absolute() else root / p) for p in scripts)],
@@ -121,7 +136,9 @@ def test_shellcheck_clean() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+    # The assembled file as a whole, without the parts' own directives.
     built = build_agent(manifest_for(SHA))
+    assert "# shellcheck" not in built
     result = subprocess.run(["shellcheck", "-"], input=built, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -240,3 +257,41 @@ def test_manifest_for_an_iso_procedure() -> None:
 
 
 ISO_EXT = {"iso": "iso", "manifest": "mf", "certificate": "crt", "signature": "sign"}
+
+
+def test_assembled_from_the_parts_in_order() -> None:
+    parts = agent_parts()
+    names = [name for name, _ in parts]
+    assert names == sorted(names) and names[0] == "00-header.sh" and names[-1] == "99-main.sh"
+    text = agent_source()
+    assert text.startswith("#!/bin/bash\n") and text.endswith("\n# end of um-upgrade-agent.sh\n")
+    where = [text.index(body.partition("\n")[2][:200]) for _, body in parts]
+    assert where == sorted(where)
+    for name, body in parts:
+        assert body.startswith("# shellcheck shell=bash"), name
+
+
+def test_the_fingerprint_covers_the_parts() -> None:
+    """A changed part renders the appliances again: the fingerprint digests every part."""
+    folder = resources.files("umrunbook.agent")
+    found = {name for name, _ in _files(folder)}
+    assert {f"parts/{name}" for name, _ in agent_parts()} <= found
+
+
+def test_header_names_what_it_changes_and_runs() -> None:
+    """The header's list of paths and root commands covers what the code writes and runs."""
+    text = agent_source()
+    start = text.index("# What this agent may change")
+    header = text[start : text.index("\nset -Eeuo pipefail\n")]
+    code = text[:start] + text[start + len(header) :]
+    assert start < 6000  # near the top, after the checks that run before bash reads further
+    for written in sorted(set(re.findall(r'\$RUN_DIR/([a-z.-]+?)(?:\.tmp)?"', code))):
+        assert written in header, written
+    for name in (".lock", ".lock.pid", "um-upgrade-agent-<target>.sh", "evidence-", "mktemp"):
+        assert name in header, name
+    ran = re.findall(r'\brun "[^"]*" ([a-z]+)', code)  # commands given to run()
+    assert ran and all(command in header for command in ran)
+    for command in ("service sshd stop", "systemctl stop sshd", "./scripts/status.sh", "tee -a"):
+        assert command in code and command in header, command
+    for command in ("sha1sum -c", "openssl x509", "openssl verify", "openssl dgst", "flock"):
+        assert command in code and command in header, command

@@ -1,4 +1,4 @@
-"""The per-appliance agent file: the packaged bash source plus a manifest of values.
+"""The per-appliance agent file: the packaged bash parts, assembled, plus a manifest of values.
 
 The agent reads its manifest by reading its own file line by line (``#@ key=value``), never by
 sourcing it, so a value is only ever data. The last manifest line, ``self_sha256``, is the SHA-256
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import textwrap
 from collections.abc import Mapping
 from importlib import resources
 
@@ -20,9 +21,11 @@ __all__ = [
     "EVIDENCE_SCHEMA",
     "MANIFEST_KEYS",
     "MANIFEST_VERSION",
+    "agent_parts",
     "agent_source",
     "build_agent",
     "evidence_digest",
+    "manifest_keys_line",
     "parse_manifest",
     "verify_evidence_digest",
 ]
@@ -31,7 +34,8 @@ AGENT_FILE_NAME = "um-upgrade-agent.sh"
 MANIFEST_VERSION = "2"
 EVIDENCE_SCHEMA = "umrunbook-agent-evidence/1"
 
-#: The manifest keys, in the order they appear in the agent (the agent checks this order).
+#: The manifest keys, in the order they appear in the agent (the agent checks this order). The one
+#: list: :func:`agent_source` writes it into the agent as ``readonly UM_MANIFEST_KEYS=(...)``.
 MANIFEST_KEYS: tuple[str, ...] = (
     "manifest_version",
     "appliance",
@@ -64,6 +68,7 @@ MANIFEST_KEYS: tuple[str, ...] = (
 )
 
 _PLACEHOLDER = "#@@MANIFEST@@\n"
+_KEYS_PLACEHOLDER = "#@@MANIFEST_KEYS@@\n"
 _SELF_KEY = "self_sha256"
 _SELF_PREFIX = "#@ self_sha256="
 _END_MARKER = "# end of um-upgrade-agent.sh\n"
@@ -101,14 +106,65 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
-def agent_source() -> str:
-    """The packaged agent source (no manifest yet)."""
-    text = (resources.files("umrunbook.agent") / AGENT_FILE_NAME).read_text(encoding="utf-8")
+def manifest_keys_line() -> str:
+    """The bash line that gives the agent :data:`MANIFEST_KEYS` (wrapped, LF-terminated)."""
+    if not all(re.fullmatch(r"[a-z][a-z0-9_]*", key) for key in MANIFEST_KEYS):
+        raise RuntimeError("MANIFEST_KEYS: a key is not a plain bash word")
+    lines = textwrap.wrap(
+        " ".join(MANIFEST_KEYS) + ")",
+        width=100,
+        initial_indent="readonly UM_MANIFEST_KEYS=(",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return "\n".join(lines) + "\n"
+
+
+#: The agent's parts, assembled in the order of their names (``NN-name.sh``).
+PARTS_FOLDER = "parts"
+_SHEBANG = "#!/bin/bash\n"
+_PART_HEADER = "# shellcheck "
+
+
+def agent_parts() -> list[tuple[str, str]]:
+    """The packaged parts of the agent, ``(name, text)``, in the order they are assembled."""
+    folder = resources.files("umrunbook.agent") / PARTS_FOLDER
+    parts: list[tuple[str, str]] = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sh"):
+            continue
+        if not re.fullmatch(r"[0-9]{2}-[a-z0-9-]+\.sh", entry.name):
+            raise RuntimeError(f"the agent part {entry.name} is not named NN-name.sh")
+        parts.append((entry.name, entry.read_text(encoding="utf-8")))
+    if not parts:
+        raise RuntimeError("the agent's parts are missing: reinstall umrunbook")
+    return parts
+
+
+def _part_body(name: str, text: str) -> str:
+    """A part without its first line (its shellcheck directive, for that file alone)."""
     if "\r" in text:
-        raise RuntimeError(f"the packaged {AGENT_FILE_NAME} has CR characters: reinstall umrunbook")
-    if text.count(_PLACEHOLDER) != 1 or not text.endswith(_END_MARKER):
+        raise RuntimeError(f"the agent part {name} has CR characters: reinstall umrunbook")
+    first, _, body = text.partition("\n")
+    if not first.startswith(_PART_HEADER) or not body.endswith("\n"):
+        raise RuntimeError(f"the agent part {name} is damaged: reinstall umrunbook")
+    if _END_MARKER in f"\n{body}" or body.startswith("#!"):
+        raise RuntimeError(f"the agent part {name} holds a line the assembly writes")
+    return body
+
+
+def agent_source() -> str:
+    """The agent as shipped, before its manifest: the parts assembled, with the key list.
+
+    ``#!/bin/bash``, then every part in order (each without its first line, a shellcheck
+    directive for the part alone), then the end marker. The ``#@@MANIFEST_KEYS@@`` line becomes
+    :data:`MANIFEST_KEYS`; the ``#@@MANIFEST@@`` line stays for :func:`build_agent`.
+    """
+    text = _SHEBANG + "".join(_part_body(n, t) for n, t in agent_parts()) + _END_MARKER
+    if text.count(_PLACEHOLDER) != 1 or text.count(_KEYS_PLACEHOLDER) != 1:
         raise RuntimeError(f"the packaged {AGENT_FILE_NAME} is damaged: reinstall umrunbook")
-    return text
+    return text.replace(_KEYS_PLACEHOLDER, manifest_keys_line(), 1)
 
 
 def _validate(manifest: Mapping[str, str]) -> dict[str, str]:
