@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,6 +23,17 @@ def need(*tools: str) -> None:
     if not missing:
         return
     message = f"needs {', '.join(missing)} (installed by ./dev.sh test as root)"
+    if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def need_module(*modules: str) -> None:
+    """Like need(), for the Python packages of the [dev] extras that the tests import."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    message = f"needs the Python modules {', '.join(missing)} (pip install -e '.[dev]')"
     if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
         pytest.fail(message)
     pytest.skip(message)
