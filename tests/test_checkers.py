@@ -376,7 +376,7 @@ def test_the_powershell_checks_fail_on_broken_powershell(packages: dict[str, Pat
         assert powershell_errors(broken), broken
     # A real wrapper with one closing brace of its PowerShell lost.
     cmd = (packages["example"] / "um-ams-01" / "transfer" / "winscp-upload.cmd").read_text()
-    (script,) = embedded_powershell(cmd.replace("exit 3 };", "exit 3 ;", 1))
+    script = embedded_powershell(cmd.replace("exit 3 };", "exit 3 ;", 1))[0]
     assert powershell_errors(script)
     # A double quote inside the command would end it early for cmd.exe.
     with pytest.raises(AssertionError, match="unclosed double quote"):
@@ -450,7 +450,7 @@ def test_the_batch_checks_fail_on_broken_batch(packages: dict[str, Path], tmp_pa
     need_module("tree_sitter", "tree_sitter_batch", "blinter")
     cmd = (packages["example"] / "um-ams-01" / "transfer" / "winscp-upload.cmd").read_bytes()
     unbalanced = tmp_path / "unbalanced.cmd"
-    unbalanced.write_bytes(cmd.replace(b"goto usage\r\n", b"(\r\ngoto usage\r\n", 1))
+    unbalanced.write_bytes(cmd.replace(b"goto usage_shar\r\n", b"(\r\ngoto usage_shar\r\n", 1))
     assert batch_errors(unbalanced)
     assert blinter_errors(unbalanced)
     lost_label = tmp_path / "lost-label.cmd"
