@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXED_EPOCH, umrunbook
+from tests.conftest import FIXED_EPOCH, need, umrunbook
 from umrunbook.errors import InputError, printable
 from umrunbook.inventory.example import example_text
 from umrunbook.inventory.hostkeys import HostKey
@@ -117,13 +117,57 @@ def test_free_text_refuses_invisible_and_unprintable_characters_by_name(
     assert printable(found[0]) == found[0]  # the message itself holds none of them
 
 
-def test_letters_of_any_script_stay_accepted_in_free_text(tmp_path: Path) -> None:
-    # CJK, accents, Cyrillic: the PDF's fonts are another matter (a CJK font is added there).
-    text = HEAD.replace("Jane Operator", "王小明 Zoë Ðorđević") + ONE
-    text += "    snapshot: vc01 / 東京 / um-01\n    notes: |\n      Première ligne\n      二行目\n"
-    inventory = load_inventory(write(tmp_path, text))
-    assert inventory.change.implementer == "王小明 Zoë Ðorđević"
-    assert inventory.appliances[0].notes == "Première ligne\n二行目"
+def test_letters_the_pdf_can_show_are_accepted_and_every_face_renders_them(
+    tmp_path: Path,
+) -> None:
+    """What check accepts, every face renders: Latin, Greek, Cyrillic, Hebrew and Devanagari
+    letters pass, and the PDF (PDF/A, which refuses a missing glyph) holds them."""
+    need("pdftotext")
+    text = HEAD.replace("Jane Operator", "Zoë Ðorđević Ωμέγα") + ONE
+    hebrew, hindi = "\u05e9\u05dc\u05d5\u05dd", "\u0928\u092e\u0938\u094d\u0924\u0947"
+    text += "    snapshot: vc01 / Москва / um-01\n    notes: |\n      Première ligne\n"
+    text += f"      {hebrew} {hindi}\n"
+    path = write(tmp_path, text)
+    inventory = load_inventory(path)
+    assert inventory.change.implementer == "Zoë Ðorđević Ωμέγα"
+    assert inventory.appliances[0].notes == f"Première ligne\n{hebrew} {hindi}"
+    out = tmp_path / "package"
+    result = umrunbook(["render", str(path), "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    (pdf,) = out.glob("*/runbook.pdf")
+    shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    for word in ("Ðorđević", "Москва", "Première", hebrew):
+        assert word in shown, word
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("notes", "東京の メモ", "U+6771 (CJK UNIFIED IDEOGRAPH-6771)"),
+        ("snapshot", "vc01 / 서울", "U+C11C (HANGUL SYLLABLE SEO)"),
+        ("implementer", "ไทย", "U+0E44 (THAI CHARACTER SARA AI MAIMALAI)"),
+    ],
+)
+def test_a_character_no_pdf_font_holds_is_refused_with_its_place(
+    tmp_path: Path, field: str, value: str, named: str
+) -> None:
+    if field == "implementer":
+        text = HEAD.replace("Jane Operator", value) + ONE
+    else:
+        text = HEAD + ONE + f"    {field}: {value}\n"
+    found = problems(write(tmp_path, text))
+    assert len(found) == 1, found
+    assert f"{field}: holds {named} at character" in found[0], found
+    assert "which the PDF runbook's fonts cannot show" in found[0]
+
+
+def test_every_latin_character_is_shown_without_asking_the_engine() -> None:
+    """The fast path's claim: the PDF's fonts hold every printable character below U+0250."""
+    from umrunbook.inventory.glyphs import _SHOWN_WITHOUT_ASKING, _missing
+
+    latin = "".join(chr(c) for c in range(0x21, _SHOWN_WITHOUT_ASKING) if chr(c).isprintable())
+    assert _missing(latin) == frozenset()
+    assert _missing("日") == frozenset("日")  # and the probe can tell
 
 
 def test_notes_keep_new_lines_and_tabs_but_no_other_control(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from datetime import datetime
 
+from umrunbook.inventory.glyphs import first_undisplayable
 from umrunbook.inventory.hostkeys import HostKey
 from umrunbook.versions import Version
 
@@ -98,6 +99,14 @@ def _refuse_characters(value: str, *, lines: bool) -> None:
                 f"holds {_describe(char)}, {what}, at character {index + 1}",
                 hint,
             )
+    missing = first_undisplayable(value)
+    if missing is not None:
+        raise Invalid(
+            f"holds {_describe(value[missing])} at character {missing + 1}, which the PDF "
+            "runbook's fonts cannot show",
+            "write it in Latin, Greek or Cyrillic letters; the fonts for Chinese, Japanese, "
+            "Korean and some other scripts are not shipped yet",
+        )
 
 
 def _describe(char: str) -> str:

@@ -1,0 +1,50 @@
+"""Which characters the documents can show. The PDF runbook is PDF/A, which forbids text
+without a glyph, and it uses only the fonts built into its engine: a character none of them
+holds would fail the PDF inside the window. `check` asks the engine itself, once per set of
+characters, so that what it accepts every face renders."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+# Latin (with Latin-1 and Latin Extended-A and -B): the fonts hold all of it (a test asks the
+# engine), so the common case never starts it.
+_SHOWN_WITHOUT_ASKING = 0x0250
+_PROBE = (
+    b"#for c in sys.inputs.chars.clusters() [#c #parbreak()]\n"
+    b'#text(font: "DejaVu Sans Mono")[#sys.inputs.chars]\n'
+)
+_MISSING = re.compile(r'the text `"(.+?)"` could not be displayed')
+
+
+def first_undisplayable(value: str) -> int | None:
+    """The index of the first character of `value` that no font of the PDF holds, or None."""
+    asked = frozenset(c for c in value if ord(c) >= _SHOWN_WITHOUT_ASKING and not c.isspace())
+    if not asked:
+        return None
+    missing = _missing("".join(sorted(asked)))
+    for index, char in enumerate(value):
+        if char in missing:
+            return index
+    return None
+
+
+@cache
+def _missing(chars: str) -> frozenset[str]:
+    import typst
+
+    try:
+        typst.compile(
+            _PROBE,
+            format="pdf",
+            sys_inputs={"chars": chars},
+            pdf_standards=["a-2b"],
+            ignore_system_fonts=True,
+        )
+    except typst.TypstError as exc:
+        found = _MISSING.findall(f"{exc.message}\n{exc.diagnostic}")
+        if not found:
+            raise
+        return frozenset("".join(found))
+    return frozenset()
