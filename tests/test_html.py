@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from tests.conftest import need
-from tests.test_html_support import (
+from tests.helpers.html import (
     HOSTILE_LINES,
     example_plans,
     hostile_plans,

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import need, umrunbook
-from tests.test_html_support import NODE_DIR
-from tests.test_ingest import agent_evidence  # noqa: F401  (the fixture: root, the simulator)
-from tests.test_pdf import assert_pdf_carries_the_markdown, run
+from tests.helpers.html import NODE_DIR
+from tests.helpers.pdf import assert_pdf_carries_the_markdown, run
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.inventory.example import example_inventory, example_text
 from umrunbook.planning.bind import plan_fleet
@@ -49,7 +48,7 @@ def browser(*args: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def window(
     tmp_path_factory: pytest.TempPathFactory,
-    agent_evidence: Path,  # noqa: F811
+    agent_evidence: Path,
 ) -> dict[str, Any]:
     """The example fleet rendered, um-ams-01's page ticked and exported, then ingested with
     the agent's evidence of the same appliance."""

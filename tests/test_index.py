@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_html_support import example_plans, parse_html, render_package
+from tests.helpers.html import example_plans, parse_html, render_package
 from umrunbook.faces.index import render_index
 from umrunbook.planning.plan import NO_PATH, NOTHING_TO_DO, Plan
 from umrunbook.versions import Version

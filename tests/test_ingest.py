@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.agent.helpers import make_rig, upgraded_and_rebooted
 from tests.conftest import umrunbook
-from tests.test_cli import tree
+from tests.helpers import inventory_text, tree
 from umrunbook.inventory.example import example_text
-
-
-@pytest.fixture(scope="module")
-def agent_evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Evidence written by the real agent after a whole run on the simulated appliance."""
-    root = tmp_path_factory.mktemp("evidence")
-    rig = make_rig(root / "sim")
-    assert rig.agent("preflight").code == 0
-    upgraded_and_rebooted(rig)
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
-    assert verify.code == 0, verify
-    target = root / "evidence-um-ams-01-CHG0012345.json"
-    shutil.copy(rig.evidence_path(), target)
-    return target
 
 
 @pytest.fixture
@@ -172,7 +156,7 @@ def test_evidence_of_another_change_and_option_misuse(
 ) -> None:
     inventory, out = package
     other = tmp_path / "other.yaml"
-    other.write_text(inventory.read_text().replace("CHG0012345", "CHG0099999"))
+    other.write_text(inventory_text(change={"ticket": "CHG0099999"}))
     result = umrunbook(
         [
             "ingest",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import NOW
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.errors import InputError
 from umrunbook.inventory.example import example_inventory
@@ -16,7 +16,6 @@ from umrunbook.planning.plan import NOTHING_TO_DO, PLANNED
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def inventory_with(tmp_path: Path, versions: list[str], target: str = "4.3") -> Path:
