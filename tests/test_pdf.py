@@ -268,14 +268,15 @@ def test_the_as_executed_pdf_carries_the_as_executed_markdown(plan: Plan, tmp_pa
     pages = run("pdftotext", "-raw", str(path), "-").split("\f")[:-1]
     assert_pdf_carries_the_markdown(plan, pages, markdown)
     text = "\n".join(pages)
+    number = {s.id: s.number for s in plan.hops[0].steps}
     for line in (
-        "Step 8: PASS at 2026-12-05T22:30:00Z by agent (exit code 0)",
-        "Step 10: FAIL at 2026-12-05T22:50:00Z by agent (services ?)",
-        "Step 3: done at 2026-12-05T22:05:00Z by JO",
+        f"Step {number['upgrade']}: PASS at 2026-12-05T22:30:00Z by agent (exit code 0)",
+        f"Step {number['verify']}: FAIL at 2026-12-05T22:50:00Z by agent (services ?)",
+        f"Step {number['snapshot']}: done at 2026-12-05T22:05:00Z by JO",
         f"{server}: certificate accepted · done at 2026-12-05T23:00:00Z by AB",
         "Backout B1: done at an unrecorded time by JO",
         "Snapshot removed · done at 2026-12-08T09:00:00Z by JO",
-        "Step 4: no record in the evidence.",
+        f"Step {number['enable-ssh']}: no record in the evidence.",
     ):
         assert f"\n{line}\n" in text, line
-    assert "Step 3 done. By:" not in text and "Done. By:" not in text
+    assert f"Step {number['snapshot']} done. By:" not in text and "Done. By:" not in text
