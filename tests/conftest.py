@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The shared helpers assert too: their failures are shown as pytest shows a test's own.
+pytest.register_assert_rewrite("tests.helpers")
+
 ROOT = Path(__file__).resolve().parent.parent
 # Output of the example fleet is dated by SOURCE_DATE_EPOCH so that golden files hold.
 FIXED_EPOCH = "1764000000"
@@ -71,3 +74,20 @@ def example_inventory_file(tmp_path: Path) -> Path:
     path = tmp_path / "inventory.yaml"
     path.write_text(example_text(), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def agent_evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Evidence written by the real agent after a whole run on the simulated appliance (needs
+    root; imported here, as tests/agent/helpers.py imports this module)."""
+    from tests.agent.helpers import make_rig, upgraded_and_rebooted
+
+    root = tmp_path_factory.mktemp("evidence")
+    rig = make_rig(root / "sim")
+    assert rig.agent("preflight").code == 0
+    upgraded_and_rebooted(rig)
+    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    assert verify.code == 0, verify
+    target = root / "evidence-um-ams-01-CHG0012345.json"
+    shutil.copy(rig.evidence_path(), target)
+    return target

@@ -182,3 +182,50 @@ def test_iso_targets_state_only_what_differs_from_the_shared_procedure() -> None
         text = (folder / f"um-{target}.yaml").read_text(encoding="utf-8")
         assert text.count("\n") < 120, target
         assert "\nextends: iso\n" in text, target
+
+
+# -- the tests' own contract: modules share through tests/helpers and conftest only ----------
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _imports_of_test_modules(source: str) -> list[str]:
+    """The test modules (tests.test_*) a module's source imports, wherever the import stands."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("tests.test_")]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.level == 0 and node.module.startswith("tests.test_"):
+                found.append(node.module)
+            elif node.level == 0 and node.module == "tests":
+                found += [f"tests.{a.name}" for a in node.names if a.name.startswith("test_")]
+            elif node.level > 0 and node.module.startswith("test_"):
+                found.append(node.module)
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    wrong = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        if "node_modules" in path.parts:
+            continue
+        found = _imports_of_test_modules(path.read_text(encoding="utf-8"))
+        if found:
+            wrong[str(path.relative_to(TESTS))] = found
+    assert not wrong, f"move what is shared into tests/helpers/ or tests/conftest.py: {wrong}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tests.test_cli import tree",
+        "import tests.test_pdf",
+        "from tests import test_pdf",
+        "from .test_pdf import run",
+        "def f():\n    from tests.test_transfer import example_plan",
+    ],
+)
+def test_an_import_of_a_test_module_is_caught(source: str) -> None:
+    assert _imports_of_test_modules(source)
+    assert not _imports_of_test_modules("from tests.helpers import tree\nimport tests.conftest")

@@ -10,14 +10,7 @@ import textwrap
 from pathlib import Path
 
 from tests.conftest import umrunbook
-
-
-def tree(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+from tests.helpers import inventory_text, tree
 
 
 def test_version_and_module_entry_point() -> None:
@@ -188,7 +181,7 @@ def test_a_failed_render_leaves_the_earlier_output_untouched(
         == 0
     )
     before = tree(out)
-    text = example_inventory_file.read_text().replace("version: 4.2.1", "version: 4.0.0")
+    text = inventory_text(appliances={"um-ams-02": {"version": "4.0.0"}})
     broken = tmp_path / "broken.yaml"
     broken.write_text(text)
     result = umrunbook(["render", str(broken), "--format", "md", "--out", str(out)])
@@ -220,13 +213,8 @@ def test_render_only_and_unknown_only(tmp_path: Path) -> None:
 def test_inventory_text_is_data_everywhere(tmp_path: Path, example_inventory_file: Path) -> None:
     marker = tmp_path / "pwned"
     hostile = f"{{{{ 7*7 }}}} $(touch {marker}) `touch {marker}` <script>alert(1)</script>"
-    text = (
-        example_inventory_file.read_text()
-        .replace(
-            "notes: Metering for the Amsterdam tenants; reports run at 02:30, after the window.",
-            f"notes: '{hostile}'",
-        )
-        .replace("snapshot: vc01 / DC-Amsterdam / um-ams-01", f"snapshot: '{hostile}'")
+    text = inventory_text(
+        appliances={"um-ams-01": {"notes": f"'{hostile}'", "snapshot": f"'{hostile}'"}}
     )
     example_inventory_file.write_text(text)
     out = tmp_path / "pkg"

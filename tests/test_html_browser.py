@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
-from tests.test_html_support import HOSTILE_LINES, NODE_DIR, hostile_plans, render_package
+from tests.helpers.html import HOSTILE_LINES, NODE_DIR, hostile_plans, render_package
 
 SCRIPT = NODE_DIR / "check-runbook.mjs"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import need, umrunbook
-from tests.test_html_support import NODE_DIR
-from tests.test_ingest import agent_evidence  # noqa: F401  (the fixture: root, the simulator)
-from tests.test_pdf import assert_pdf_carries_the_markdown, run
+from tests.helpers import example_plan, step_heading, step_number
+from tests.helpers.html import NODE_DIR
+from tests.helpers.pdf import assert_pdf_carries_the_markdown, run
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.inventory.example import example_inventory, example_text
 from umrunbook.planning.bind import plan_fleet
@@ -49,7 +49,7 @@ def browser(*args: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def window(
     tmp_path_factory: pytest.TempPathFactory,
-    agent_evidence: Path,  # noqa: F811
+    agent_evidence: Path,
 ) -> dict[str, Any]:
     """The example fleet rendered, um-ams-01's page ticked and exported, then ingested with
     the agent's evidence of the same appliance."""
@@ -130,13 +130,15 @@ def test_the_export_is_a_download_in_the_schema_ingest_reads(window: dict[str, A
     by_id = {s["id"]: s for s in doc["steps"]}
     snapshot = by_id["snapshot"]
     assert set(snapshot) == {"id", "number", "title", "checked", "at", "initials"}
-    assert snapshot["number"] == "3" and snapshot["title"] == "Take a snapshot of the appliance"
+    number = {s.id: s.number for s in hop.steps}
+    assert snapshot["number"] == number["snapshot"]
+    assert snapshot["title"] == "Take a snapshot of the appliance"
     assert snapshot["checked"] is True and ISO_UTC.fullmatch(snapshot["at"])
     assert snapshot["initials"] == "JO" and by_id["check-bundle"]["initials"] == "JO"
     assert by_id["certificate:vc01.corp.example"]["initials"] == "AB"
     assert by_id["enable-ssh"] == {
         "id": "enable-ssh",
-        "number": "4",
+        "number": number["enable-ssh"],
         "title": "Enable SSH on the appliance",
         "checked": False,
         "at": "",
@@ -148,10 +150,11 @@ def test_the_as_executed_markdown_shows_who_did_each_manual_step(window: dict[st
     assert "manual steps" in window["ingest"]
     at = {s["id"]: s["at"] for s in window["export"]["steps"]}
     text = (window["out"] / "um-ams-01" / "as-executed.md").read_text(encoding="utf-8")
-    assert f"- [x] Step 2: **done** at {at['check-bundle']} by JO\n" in text
-    assert f"- [x] Step 3: **done** at {at['snapshot']} by JO\n" in text
-    assert "- [ ] Step 4: no record in the evidence." in text
-    assert "- [x] Step 8: **PASS** at " in text  # the agent's, beside them
+    number = {s.id: s.number for s in example_plan().hops[0].steps}
+    assert f"- [x] Step {number['check-bundle']}: **done** at {at['check-bundle']} by JO\n" in text
+    assert f"- [x] Step {number['snapshot']}: **done** at {at['snapshot']} by JO\n" in text
+    assert f"- [ ] Step {number['enable-ssh']}: no record in the evidence." in text
+    assert f"- [x] Step {number['upgrade']}: **PASS** at " in text  # the agent's, beside them
     console = "- [x] Console access to the VM (vSphere Client or VMRC) works for the whole window."
     assert f"{console} · **done** at {at['prerequisite:console']} by AB\n" in text
     assert (
@@ -170,9 +173,13 @@ def test_the_as_executed_page_reads_as_a_record(window: dict[str, Any]) -> None:
     assert viewed["inputs"] == 0 and viewed["tools"] == 0  # nothing invites a tick
     assert viewed["marks"]["done"] == 4 and viewed["marks"]["pass"] >= 4
     assert viewed["marks"]["none"] > 10
-    assert "Step 3: done at " in viewed["stepThree"] and viewed["stepThree"].endswith("by JO")
-    assert "Step 3: Take a snapshot of the appliance" in viewed["doneCards"]
-    assert "Step 4: Enable SSH on the appliance" not in viewed["doneCards"]
+    plan = example_plan()
+    snapshot = viewed["snapshotRecord"]
+    assert f"Step {step_number(plan, 'snapshot')}: done at " in snapshot and snapshot.endswith(
+        "by JO"
+    )
+    assert step_heading(plan, "snapshot") in viewed["doneCards"]
+    assert step_heading(plan, "enable-ssh") not in viewed["doneCards"]
     assert viewed["axe"] == []
     shot = (window["shots"] / "as-executed-screen.png").read_bytes()
     assert shot.startswith(b"\x89PNG") and len(shot) > 20_000
@@ -193,5 +200,7 @@ def test_the_as_executed_pdf_shows_the_same_records(window: dict[str, Any]) -> N
     for line in lines:
         words = "".join(line.replace("**", "").replace("`", "").replace("\\", "").split())
         assert words in flat, line
-    assert "\nStep 3: done at " in text and "\nStep 8: PASS at " in text
+    plan = example_plan()
+    assert f"\nStep {step_number(plan, 'snapshot')}: done at " in text
+    assert f"\nStep {step_number(plan, 'upgrade')}: PASS at " in text
     assert_pdf_carries_the_markdown(None, pages, markdown)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
-from tests.test_html_support import NODE_DIR, example_plans, render_package
+from tests.helpers.html import NODE_DIR, example_plans, render_package
 from umrunbook.evidence.records import StepRecord
 from umrunbook.faces.html import render_html
 from umrunbook.faces.registry import RenderOptions

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import umrunbook
-from tests.test_cli import tree
+from tests.helpers import tree
 
 
 def render(inventory: Path, out: Path, *extra: str) -> list[str]:

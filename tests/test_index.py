@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_html_support import example_plans, parse_html, render_package
+from tests.helpers.html import example_plans, parse_html, render_package
+from umrunbook.faces.humanize import duration
 from umrunbook.faces.index import render_index
 from umrunbook.planning.plan import NO_PATH, NOTHING_TO_DO, Plan
 from umrunbook.versions import Version
@@ -51,7 +52,7 @@ def test_every_appliance_has_a_row_with_its_path_and_state(rows: dict[str, objec
     assert list(rows) == ["um-ams-01", "um-done-01", "<b>um-old-01</b>"]
     ams = rows["um-ams-01"].text  # type: ignore[attr-defined]
     assert "4.2.0 → 4.3" in ams and "planned" in ams and "um-ams-01.corp.example" in ams
-    assert "about 1 h 15 min in the window" in ams
+    assert f"about {duration(fleet()[0].estimate_minutes)} in the window" in ams
     done = rows["um-done-01"].text  # type: ignore[attr-defined]
     assert "4.3.0 → 4.3" in done and "nothing to do" in done
     stuck = rows["<b>um-old-01</b>"].text  # type: ignore[attr-defined]

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.agent.helpers import make_rig, upgraded_and_rebooted
 from tests.conftest import umrunbook
-from tests.test_cli import tree
+from tests.helpers import example_plan, inventory_text, step_number, tree
 from umrunbook.inventory.example import example_text
-
-
-@pytest.fixture(scope="module")
-def agent_evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Evidence written by the real agent after a whole run on the simulated appliance."""
-    root = tmp_path_factory.mktemp("evidence")
-    rig = make_rig(root / "sim")
-    assert rig.agent("preflight").code == 0
-    upgraded_and_rebooted(rig)
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
-    assert verify.code == 0, verify
-    target = root / "evidence-um-ams-01-CHG0012345.json"
-    shutil.copy(rig.evidence_path(), target)
-    return target
 
 
 @pytest.fixture
@@ -79,11 +63,12 @@ def test_agent_evidence_round_trips_into_an_as_executed_runbook(
     ]
     text = (out / "um-ams-01/as-executed.md").read_text()
     assert text.startswith("# As executed: upgrade um-ams-01 to Usage Meter 4.3")
-    assert "- [x] Step 7: **PASS** at " in text  # preflight
-    assert "- [x] Step 8: **PASS** at " in text and "exit code 0" in text  # the bundle
-    assert "- [x] Step 9: **PASS**" in text  # the reboot, from the boot ids
-    assert "- [x] Step 10: **PASS**" in text  # verify
-    assert "- [ ] Step 3: no record in the evidence." in text  # the snapshot: by hand
+    number = {s.id: s.number for s in example_plan().hops[0].steps}
+    assert f"- [x] Step {number['preflight']}: **PASS** at " in text
+    assert f"- [x] Step {number['upgrade']}: **PASS** at " in text and "exit code 0" in text
+    assert f"- [x] Step {number['reboot']}: **PASS**" in text  # from the boot ids
+    assert f"- [x] Step {number['verify']}: **PASS**" in text
+    assert f"- [ ] Step {number['snapshot']}: no record in the evidence." in text  # by hand
     after = tree(out)
     regenerated = {"SHA256SUMS", "index.html", ".umrunbook-package.json"}
     assert {k: v for k, v in after.items() if "as-executed" not in k and k not in regenerated} == {
@@ -163,8 +148,9 @@ def test_manual_steps_from_the_page_show_who_and_when(
     assert result.returncode == 0, result.stderr
     assert "manual steps" in result.stdout
     text = (out / "um-ams-01/as-executed.md").read_text()
-    assert "- [x] Step 3: **done** at 2026-12-05T22:05:00Z by JO" in text
-    assert "- [ ] Step 4: no record in the evidence." in text
+    snapshot, enable_ssh = (step_number(example_plan(), s) for s in ("snapshot", "enable-ssh"))
+    assert f"- [x] Step {snapshot}: **done** at 2026-12-05T22:05:00Z by JO" in text
+    assert f"- [ ] Step {enable_ssh}: no record in the evidence." in text
 
 
 def test_evidence_of_another_change_and_option_misuse(
@@ -172,7 +158,7 @@ def test_evidence_of_another_change_and_option_misuse(
 ) -> None:
     inventory, out = package
     other = tmp_path / "other.yaml"
-    other.write_text(inventory.read_text().replace("CHG0012345", "CHG0099999"))
+    other.write_text(inventory_text(change={"ticket": "CHG0099999"}))
     result = umrunbook(
         [
             "ingest",

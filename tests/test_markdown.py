@@ -5,24 +5,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from tests.conftest import need
-from umrunbook.catalogue.procedure import load_catalogue
+from tests.helpers import example_plans
 from umrunbook.faces.markdown import render_markdown
-from umrunbook.inventory.example import example_inventory
-from umrunbook.planning.bind import plan_fleet
 
 GOLDEN = Path(__file__).parent / "golden" / "um-ams-01.runbook.md"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-def example_plans():  # type: ignore[no-untyped-def]
-    return plan_fleet(example_inventory(), load_catalogue(), NOW)
 
 
 def normalised(text: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXED_EPOCH, umrunbook
-from tests.test_cli import tree
+from tests.helpers import tree
 from umrunbook.inventory.example import example_text
 
 MANIFEST = ".umrunbook-package.json"

@@ -8,17 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
-from mdit_py_plugins.tasklists import tasklists_plugin
 
 from tests.conftest import FIXED_EPOCH, need, umrunbook
-from tests.test_html_support import (
-    HOSTILE_LINES,
-    NOW,
-    hostile_plans,
-    multi_hop_plan,
-    render_package,
-)
+from tests.helpers import NOW
+from tests.helpers.html import HOSTILE_LINES, hostile_plans, multi_hop_plan, render_package
+from tests.helpers.pdf import TYPOGRAPHIC, assert_pdf_carries_the_markdown, run
 from umrunbook.faces.humanize import when_utc
 from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
@@ -28,13 +22,6 @@ from umrunbook.planning.plan import Plan
 
 POPPLER = ("pdfinfo", "pdftotext", "pdffonts")
 ENGINE_FONTS = r"[A-Z]{6}\+(LibertinusSerif-(Regular|Bold)|DejaVuSansMono)\S*"
-TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u201c": '"', "\u201d": '"'})
-
-
-def run(*args: str) -> str:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def info(path: Path) -> dict[str, str]:
@@ -155,54 +142,6 @@ def test_the_hostile_note_prints_as_written(a4: Path, pages: list[str]) -> None:
     for line in HOSTILE_LINES:
         assert line in text, line
     assert info(a4)["Page size"].startswith("595.276 x 841.89")  # `#set page(width: 1cm)` was text
-
-
-def markdown_blocks(text: str) -> list[str]:
-    """Every paragraph, heading, list item, table cell and command line of the Markdown, as
-    the reader sees it."""
-    md = MarkdownIt("commonmark", {"html": False}).enable("table").use(tasklists_plugin)
-    blocks: list[str] = []
-    for token in md.parse(text):
-        if token.type == "fence":
-            blocks.extend(line for line in token.content.splitlines() if line.strip())
-        elif token.type == "inline":
-            parts = []
-            for child in token.children or []:
-                if child.type in ("text", "code_inline"):
-                    parts.append(child.content)
-                elif child.type in ("softbreak", "hardbreak"):
-                    parts.append(" ")
-            blocks.append("".join(parts))
-    return [b for b in blocks if b.strip()]
-
-
-def squeeze(text: str) -> str:
-    """Compare words, not layout: no whitespace, no writing lines or [ ] boxes, plain quotes."""
-    text = text.replace("[ ]", "").translate(TYPOGRAPHIC)
-    text = re.sub(r"_{3,}", "", text)
-    return re.sub(r"\s+", "", text)
-
-
-HEADER_FOOTER = re.compile(
-    r"^(Change \S+ · \S+ Upgrade to Usage Meter \S+|Generated .* Page \d+ of \d+)$", re.M
-)
-
-
-def assert_pdf_carries_the_markdown(
-    plan: Plan | None, pages: list[str], markdown: str | None = None
-) -> None:
-    """Every block of the Markdown (the plan's, or the one given) is in the PDF, in order."""
-    pdf = squeeze(HEADER_FOOTER.sub("", "\n".join(pages)))
-    if markdown is None:
-        assert plan is not None
-        markdown = render_markdown(plan)
-    blocks = markdown_blocks(markdown)
-    assert len(blocks) > 100
-    at = 0
-    for block in blocks:
-        found = pdf.find(squeeze(block), at)
-        assert found >= 0, f"missing from the PDF, or out of order: {block!r}"
-        at = found + len(squeeze(block))
 
 
 def test_the_pdf_carries_everything_the_markdown_carries_in_order(
@@ -329,14 +268,15 @@ def test_the_as_executed_pdf_carries_the_as_executed_markdown(plan: Plan, tmp_pa
     pages = run("pdftotext", "-raw", str(path), "-").split("\f")[:-1]
     assert_pdf_carries_the_markdown(plan, pages, markdown)
     text = "\n".join(pages)
+    number = {s.id: s.number for s in plan.hops[0].steps}
     for line in (
-        "Step 8: PASS at 2026-12-05T22:30:00Z by agent (exit code 0)",
-        "Step 10: FAIL at 2026-12-05T22:50:00Z by agent (services ?)",
-        "Step 3: done at 2026-12-05T22:05:00Z by JO",
+        f"Step {number['upgrade']}: PASS at 2026-12-05T22:30:00Z by agent (exit code 0)",
+        f"Step {number['verify']}: FAIL at 2026-12-05T22:50:00Z by agent (services ?)",
+        f"Step {number['snapshot']}: done at 2026-12-05T22:05:00Z by JO",
         f"{server}: certificate accepted · done at 2026-12-05T23:00:00Z by AB",
         "Backout B1: done at an unrecorded time by JO",
         "Snapshot removed · done at 2026-12-08T09:00:00Z by JO",
-        "Step 4: no record in the evidence.",
+        f"Step {number['enable-ssh']}: no record in the evidence.",
     ):
         assert f"\n{line}\n" in text, line
-    assert "Step 3 done. By:" not in text and "Done. By:" not in text
+    assert f"Step {number['snapshot']} done. By:" not in text and "Done. By:" not in text

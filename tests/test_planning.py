@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import NOW
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.errors import InputError
 from umrunbook.inventory.example import example_inventory
@@ -16,7 +16,6 @@ from umrunbook.planning.plan import NOTHING_TO_DO, PLANNED
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def inventory_with(tmp_path: Path, versions: list[str], target: str = "4.3") -> Path:
@@ -118,4 +117,5 @@ def test_routes_on_the_version_grid() -> None:
 def test_estimate_counts_certificates_per_server() -> None:
     plans = plan_fleet(example_inventory(), CATALOGUE, NOW)
     # um-ams-01 has three metered servers, um-ams-02 one; the rest of the plan is the same.
-    assert plans[0].estimate_minutes - plans[1].estimate_minutes == 2 * 2
+    per_server = plans[0].hops[0].procedure.certificates.estimate_minutes
+    assert plans[0].estimate_minutes - plans[1].estimate_minutes == 2 * per_server

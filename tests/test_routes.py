@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import umrunbook
+from tests.helpers import NOW
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.errors import InputError
 from umrunbook.faces.ticket import ticket_fields
@@ -18,7 +18,6 @@ from umrunbook.planning.plan import Plan
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ISO_TARGETS = ("4.4", "4.5", "4.6", "4.7")
 
 # Every version against every target: the route's stops after the start, or None.

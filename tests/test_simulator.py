@@ -34,9 +34,12 @@ def test_paths_and_names_inside_and_nothing_outside(tmp_path: Path) -> None:
     app = make(tmp_path)
     real_boot_id = Path("/proc/sys/kernel/random/boot_id").read_text()
     real_hostname = socket.gethostname()
+    real_vmware = Path("/opt/vmware")
+    real_listing = sorted(os.listdir(real_vmware)) if real_vmware.is_dir() else None
     script = (
         "hostname; hostname -f; uname -n; cat /proc/sys/kernel/random/boot_id;"
-        "ls /opt/vmware; touch /var/lib/um-upgrade-agent/x; service sshd stop; reboot"
+        "ls /opt/vmware; touch /opt/vmware/probe /var/lib/um-upgrade-agent/x;"
+        "service sshd stop; reboot"
     )
     result = app.run(["bash", "-c", script])
     assert result.returncode == 0, result.stderr
@@ -45,13 +48,15 @@ def test_paths_and_names_inside_and_nothing_outside(tmp_path: Path) -> None:
     assert lines[3] == (app.root / "boot_id").read_text().strip()
     assert "cloudusagemetering" in lines[4]
     assert (app.state_dir / "x").exists()
+    assert (app.vmware / "probe").exists()  # /opt/vmware inside is the simulator's folder
     assert app.service_log() == ["service sshd stop", "reboot "]
     assert app.reboot_requested
     # the real machine: unchanged
     assert socket.gethostname() == real_hostname
     assert Path("/proc/sys/kernel/random/boot_id").read_text() == real_boot_id
     assert not Path("/var/lib/um-upgrade-agent").exists()
-    assert not Path("/opt/vmware").exists() or Path("/opt/vmware").samefile("/opt/vmware")
+    assert not (real_vmware / "probe").exists()
+    assert (sorted(os.listdir(real_vmware)) if real_vmware.is_dir() else None) == real_listing
 
 
 def test_bundle_refuses_outside_the_install_folder(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from tests.conftest import umrunbook
+from tests.helpers import example_plans, step_heading
+from umrunbook.faces.humanize import duration
 
 SERVICENOW_FIELDS = [
     "short_description",
@@ -33,14 +35,18 @@ def test_json_uses_servicenow_field_names(example_inventory_file: Path) -> None:
         "2026-12-06 01:00:00",
     )
     assert fields["cmdb_ci"] == "um-ams-01, um-ams-02, um-fra-01"
-    assert "7. Run the preflight checks (SSH session) [agent]" in fields["implementation_plan"]
+    preflight = step_heading(example_plans()[0], "preflight").removeprefix("Step ")
+    assert (
+        f"{preflight.replace(':', '.', 1)} (SSH session) [agent]" in fields["implementation_plan"]
+    )
     assert (
         "um-ams-01: vc01.corp.example, vcd01.corp.example, nsx01.corp.example"
         in fields["implementation_plan"]
     )
     assert "CHG0012345-before-4.3 at vc02 / DC-Frankfurt / um-fra-01" in fields["backout_plan"]
     assert fields["risk_impact_analysis"].startswith("Risk: moderate.")
-    assert "um-ams-01: 1 h 15 min (estimate)" in fields["description"]
+    ams = example_plans()[0]
+    assert f"um-ams-01: {duration(ams.estimate_minutes)} (estimate)" in fields["description"]
 
 
 def test_text_for_one_appliance_with_window_against_plan(example_inventory_file: Path) -> None:
@@ -55,7 +61,10 @@ def test_text_for_one_appliance_with_window_against_plan(example_inventory_file:
         assert label in text
     assert "Upgrade Usage Meter appliance um-fra-01 to 4.3" in text
     assert "B2. Check the services of the restored appliance: Log in as root" in text
-    assert "window 4 h, plan 1 h 13 min + backout 20 min: fits" in text
+    fra = example_plans()[2]
+    minutes = duration(fra.estimate_minutes)
+    backout = duration(fra.hops[-1].backout.estimate_minutes)
+    assert f"window 4 h, plan {minutes} + backout {backout}: fits" in text
 
 
 def test_a_short_window_is_a_warning_not_an_error(example_inventory_file: Path) -> None:
@@ -65,9 +74,13 @@ def test_a_short_window_is_a_warning_not_an_error(example_inventory_file: Path) 
     example_inventory_file.write_text(text)
     check = umrunbook(["check", str(example_inventory_file)])
     assert check.returncode == 0
+    # The appliances one after another, and the longest backout.
+    plans = example_plans()
+    needs = sum(p.estimate_minutes for p in plans)
+    needs += max(p.hops[-1].backout.estimate_minutes for p in plans)
     assert (
         f"warning: {example_inventory_file}:9: change.window: the window is 1 h 30 min but "
-        "the plan needs 3 h 59 min"
+        f"the plan needs {duration(needs)}"
     ) in check.stderr
     ticket = umrunbook(["ticket", str(example_inventory_file)])
     assert ticket.returncode == 0 and "TOO SHORT" in ticket.stdout

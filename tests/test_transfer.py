@@ -17,13 +17,13 @@ import dataclasses
 import os
 import re
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, need
-from umrunbook.catalogue.procedure import load_catalogue
+from tests.helpers import example_plan, with_appliance, with_local_path
+from tests.helpers.winscp import WINSCP_SWITCHES, assert_documented, winscp_commands
 from umrunbook.faces.transfer import (
     VALUES_END,
     VALUES_START,
@@ -39,26 +39,7 @@ from umrunbook.faces.transfer import (
     winscp_session_url,
     with_values,
 )
-from umrunbook.inventory.example import example_inventory
-from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import Plan
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y"
-
-
-def example_plan(index: int = 0) -> Plan:
-    return plan_fleet(example_inventory(), load_catalogue(), NOW)[index]
-
-
-def with_appliance(plan: Plan, **changes: object) -> Plan:
-    return dataclasses.replace(plan, appliance=dataclasses.replace(plan.appliance, **changes))
-
-
-def with_local_path(plan: Plan, local_path: str) -> Plan:
-    hop = plan.hops[0]
-    bundle = (dataclasses.replace(hop.bundle[0], local_path=local_path), *hop.bundle[1:])
-    return dataclasses.replace(plan, hops=(dataclasses.replace(hop, bundle=bundle),))
 
 
 def text(files: dict[str, bytes], name: str) -> str:
@@ -262,66 +243,6 @@ def test_upload_sh_keeps_the_password_prompt_possible_and_the_host_key_strict() 
 
 
 # -- the WinSCP script against WinSCP's documented syntax ----------------------------------
-
-WINSCP_SWITCHES = {
-    "open": {"-hostkey"},
-    "put": {"-transfer", "-resumesupport"},
-    "option": set(),
-    "cd": set(),
-    "ls": set(),
-    "mv": set(),
-    "exit": set(),
-}
-OPTIONS = {"batch": {"off", "on", "abort", "continue"}, "confirm": {"off", "on"}}
-OPTIONS["failonnomatch"] = {"off", "on"}
-
-
-def winscp_tokens(line: str) -> list[str]:
-    """A WinSCP command split as WinSCP does: spaces separate parameters; a double-quoted part
-    may hold spaces; inside quotes a doubled '"' is one literal '"'."""
-    tokens: list[str] = []
-    current = ""
-    quoted = False
-    started = False
-    index = 0
-    while index < len(line):
-        char = line[index]
-        if char == '"':
-            if quoted and line[index + 1 : index + 2] == '"':
-                current += '"'
-                index += 2
-                continue
-            quoted = not quoted
-            started = True
-        elif char == " " and not quoted:
-            if started:
-                tokens.append(current)
-            current, started = "", False
-        else:
-            current += char
-            started = True
-        index += 1
-    assert not quoted, f"unbalanced quotes: {line}"
-    if started:
-        tokens.append(current)
-    return tokens
-
-
-def assert_documented(commands: list[list[str]], switches: dict[str, set[str]]) -> None:
-    """Every command, switch and option value is one WinSCP documents."""
-    for command in commands:
-        name, *params = command
-        assert name in switches, command
-        for param in params:
-            if param.startswith("-"):
-                assert param.split("=", 1)[0] in switches[name], command
-        if name == "option":
-            assert params[1] in OPTIONS[params[0]], command
-
-
-def winscp_commands(script: str) -> list[list[str]]:
-    lines = script.split("\r\n")
-    return [winscp_tokens(line) for line in lines if line.strip() and not line.startswith("#")]
 
 
 def real_fingerprint(key_line: str, tmp_path: Path) -> str:

@@ -15,16 +15,19 @@ import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
 from tests.conftest import need, need_root, umrunbook
+from tests.helpers import ISO_BUILDS as BUILDS
+from tests.helpers import NOW
+from tests.helpers import ROUTE_NAME as NAME
+from tests.helpers import route_inventory_text as inventory_text
+from tests.helpers.upload import run_upload, sha256, write_bundle
+from tests.helpers.winscp import WINSCP_SWITCHES, assert_documented, winscp_commands
 from tests.sshd import Server, running_agent, running_sshd
-from tests.test_transfer import WINSCP_SWITCHES, assert_documented, winscp_commands
-from tests.test_transfer_sshd import run_upload, sha256, write_bundle
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.transfer import transfer_files, uploads, windows_folder
@@ -32,11 +35,7 @@ from umrunbook.inventory.load import parse_inventory
 from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import Plan
 
-NAME = "um-loop-01"
 AGENT = "um-upgrade-agent.sh"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-BUILDS = {"4.5": "19934127", "4.7": "22010000"}
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y"
 
 
 def iso_names(target: str) -> dict[str, str]:
@@ -47,41 +46,6 @@ def iso_names(target: str) -> dict[str, str]:
         "certificate": f"{stem}.crt",
         "signature": f"{stem}.sign",
     }
-
-
-def inventory_text(
-    port: int = 22,
-    host_key: str | None = KEY,
-    sha256_47: str | None = None,
-    host: str = "127.0.0.1",
-) -> str:
-    key_line = f"    ssh_host_key: {host_key}\n" if host_key else ""
-    sha_line = f"    sha256: {sha256_47}\n" if sha256_47 else ""
-    return (
-        "change:\n"
-        "  ticket: CHG0099998\n"
-        "  window:\n"
-        "    start: 2026-12-05T22:00:00+01:00\n"
-        "    end: 2026-12-06T06:00:00+01:00\n"
-        "  implementer: Test Operator\n"
-        "upgrade:\n"
-        '  target: "4.7"\n'
-        "  bundle:\n"
-        f'    build: "{BUILDS["4.7"]}"\n'
-        f"{sha_line}"
-        "    local_folder: 'C:\\Upgrades\\4.7'\n"
-        "  bundles:\n"
-        '    "4.5":\n'
-        f'      build: "{BUILDS["4.5"]}"\n'
-        f"      sha256: {'1' * 64}\n"
-        "      local_folder: 'C:\\Upgrades\\4.5'\n"
-        "appliances:\n"
-        f"  - name: {NAME}\n"
-        f"    host: {host}\n"
-        "    version: 4.2.0\n"
-        f"    ssh_port: {port}\n"
-        f"{key_line}"
-    )
 
 
 def route_plan(tmp_path: Path, **options: object) -> Plan:
@@ -158,7 +122,7 @@ def test_the_iso_sha256_is_checked_only_where_the_inventory_gives_one(tmp_path: 
 
 def test_the_single_shar_hop_keeps_its_transfer_folder(tmp_path: Path) -> None:
     """One hop: <name>/transfer, as before; the installation folder is not created."""
-    from tests.test_transfer import example_plan
+    from tests.helpers import example_plan
 
     files = transfer_files(example_plan())
     assert "um-ams-01/transfer/upload.sh" in files

@@ -6,7 +6,7 @@ import dataclasses
 
 from markdown_it import MarkdownIt
 
-from tests.test_transfer import example_plan, with_appliance, with_local_path
+from tests.helpers import example_plan, with_appliance, with_local_path
 from umrunbook.faces.markdown import render_markdown
 from umrunbook.planning.plan import Plan
 

@@ -6,8 +6,6 @@ nothing leaves this machine.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need, need_root, umrunbook
+from tests.helpers.upload import run_upload, sha256, write_bundle
 from tests.sshd import Server, keygen, running_agent, running_sshd
 
 NAME = "um-loop-01"
@@ -35,19 +34,6 @@ def remote(server: Server) -> Iterator[Path]:
     server.clear_remote()
     yield server.remote()
     server.clear_remote()
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_bundle(path: Path, size: int = 3 * 1024 * 1024 + 17) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Bytes a text-mode transfer would change: CR, LF, NUL and high bytes throughout.
-    block = bytes(range(256)) + b"\r\n\n\r\x00" * 8
-    data = (block * (size // len(block) + 1))[:size]
-    path.write_bytes(data)
-    return path
 
 
 def inventory(
@@ -85,31 +71,6 @@ def render(folder: Path, inventory_path: Path) -> Path:
     result = umrunbook(["render", str(inventory_path), "--format", "md", "--out", str(out)])
     assert result.returncode == 0, result.stderr
     return out
-
-
-def run_upload(
-    script: Path,
-    bundle: Path,
-    cwd: Path,
-    env: dict[str, str],
-) -> subprocess.CompletedProcess[str]:
-    """Run the generated upload.sh as an operator would, from another folder, with no terminal."""
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("SSH_") and key not in {"DISPLAY", "WAYLAND_DISPLAY"}
-    }
-    return subprocess.run(
-        ["sh", str(script), str(bundle)],
-        cwd=cwd,
-        env={**base, **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        start_new_session=True,  # no controlling terminal: ssh cannot prompt on a tty
-    )
 
 
 @pytest.fixture

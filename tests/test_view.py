@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_html_support import example_plans, multi_hop_plan, parse_html
-from tests.test_transfer_iso import inventory_text
+from tests.helpers import NOW, example_plans, route_inventory_text
+from tests.helpers.html import multi_hop_plan, parse_html
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.evidence.ingest import Execution
 from umrunbook.evidence.records import MANUAL_SCHEMA, load_evidence
@@ -26,7 +26,6 @@ from umrunbook.planning.plan import Plan
 from umrunbook.planning.records import StepRecord
 
 FACES = Path(__file__).resolve().parent.parent / "generator" / "umrunbook" / "faces"
-NOW = example_plans()[0].generated_at
 
 
 def boxes(view: RunbookView) -> list[dict[str, str]]:
@@ -124,7 +123,7 @@ def test_no_face_parses_markdown_but_the_html_engine() -> None:
 def test_a_slash_local_folder_is_the_same_default_in_the_runbook_and_the_cmd(
     tmp_path: Path,
 ) -> None:
-    text = inventory_text().replace("'C:\\Upgrades\\4.7'", "'C:/Upgrades/4.7'")
+    text = route_inventory_text().replace("'C:\\Upgrades\\4.7'", "'C:/Upgrades/4.7'")
     assert "C:/Upgrades/4.7" in text
     path = tmp_path / "inventory.yaml"
     path.write_text(text, encoding="utf-8")

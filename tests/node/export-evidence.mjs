@@ -77,8 +77,9 @@ try {
     });
     report.doneCards = await page.evaluate(() =>
       Array.from(document.querySelectorAll("section.step.is-done h3")).map((h) => h.textContent));
-    report.stepThree = await page.evaluate(() => {
-      const card = Array.from(document.querySelectorAll("section.step")).find((c) => c.querySelector("h3").textContent.startsWith("Step 3:"));
+    // The snapshot step's record, found by its title: numbers follow the catalogue.
+    report.snapshotRecord = await page.evaluate(() => {
+      const card = Array.from(document.querySelectorAll("section.step")).find((c) => c.querySelector("h3").textContent.endsWith(": Take a snapshot of the appliance"));
       return card ? card.querySelector("li").textContent : null;
     });
     report.axe = await axe(page);

@@ -1,23 +1,20 @@
-"""Shared by the HTML, PDF and index tests: plans, an inventory whose free text tries to be
-markup, the real command line, and a small reader of the HTML we write."""
+"""Shared by the HTML, PDF and index tests: an inventory whose free text tries to be markup,
+a route of two upgrades, the real command line, and a small reader of the HTML we write."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.conftest import FIXED_EPOCH, ROOT, umrunbook
+from tests.conftest import ROOT, umrunbook
+from tests.helpers import NOW, example_plans, example_with, inventory_text
 from umrunbook.catalogue.procedure import Reference, load_catalogue
-from umrunbook.inventory.example import example_inventory, example_text
-from umrunbook.inventory.load import parse_inventory
 from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import Plan
 
-# The date the command line stamps under the tests' SOURCE_DATE_EPOCH, so that plans made here
-# and packages written by `umrunbook render` agree.
-NOW = datetime.fromtimestamp(int(FIXED_EPOCH), UTC)
+__all__ = ["NOW", "example_plans"]  # re-exported: the faces' tests take them from here too
+
 NODE_DIR = ROOT / "tests" / "node"
 
 # Free text that would be markup in HTML, Typst, Markdown or Jinja if it were ever taken as such.
@@ -26,24 +23,19 @@ HOSTILE_LINES = (
     "#set page(width: 1cm) $x$ *bold* _under_ `tick` @ref <lbl> // c /* c */ \\ #{1+1}",
     '{{ 7*7 }} {% raw %} [link](javascript:alert(2)) "quoted" ~~del~~',
 )
-_EXAMPLE_NOTE = (
-    "    notes: Metering for the Amsterdam tenants; reports run at 02:30, after the window."
-)
 
 
-def example_plans() -> tuple[Plan, ...]:
-    return plan_fleet(example_inventory(), load_catalogue(), NOW)
+def _hostile_notes() -> str:
+    return "\n".join(["|", *(f"      {line}" for line in HOSTILE_LINES)])
 
 
 def hostile_inventory_text() -> str:
-    text = example_text()
-    assert _EXAMPLE_NOTE in text, "the example inventory changed: update the hostile note"
-    block = "\n".join(["    notes: |", *(f"      {line}" for line in HOSTILE_LINES)])
-    return text.replace(_EXAMPLE_NOTE, block)
+    """The example inventory, um-ams-01's notes replaced by the hostile lines."""
+    return inventory_text(appliances={"um-ams-01": {"notes": _hostile_notes()}})
 
 
 def hostile_plans() -> tuple[Plan, ...]:
-    inventory = parse_inventory(hostile_inventory_text(), Path("hostile.yaml"))
+    inventory = example_with(appliances={"um-ams-01": {"notes": _hostile_notes()}})
     return plan_fleet(inventory, load_catalogue(), NOW)
 
 
@@ -53,11 +45,8 @@ def multi_hop_plan() -> Plan:
     The catalogue has a direct path today; the route is put together from two real plans so
     that every face is tried on the shape a route of several hops gives the runbook.
     """
-    text = example_text()
-    assert 'target: "4.3"' in text
-    inventory = parse_inventory(text.replace('target: "4.3"', 'target: "4.2"'), Path("multi.yaml"))
-    older = tuple(a for a in inventory.appliances if a.name == "um-fra-01")
-    (first,) = plan_fleet(replace(inventory, appliances=older), load_catalogue(), NOW)
+    older = example_with(upgrade={"target": '"4.2"'}, only=("um-fra-01",))
+    (first,) = plan_fleet(older, load_catalogue(), NOW)
     (last,) = [p for p in example_plans() if p.appliance.name == first.appliance.name]
     hop1, hop2 = first.hops[0], last.hops[0]
     field_step = replace(hop2.steps[0], source=Reference("FR1", "field", "A field report", ""))
