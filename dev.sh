@@ -103,7 +103,7 @@ binary() {
   "$build/venv/bin/pip" freeze --all --exclude umrunbook --exclude pip >"$build/freeze.txt"
   # The entry script lives outside the source tree, so that PyInstaller takes umrunbook
   # from the clean install, never from generator/.
-  printf '%s\n' 'from umrunbook.cli import main' '' 'if __name__ == "__main__":' '    main()' \
+  printf '%s\n' 'from umrunbook.__main__ import main' '' 'if __name__ == "__main__":' '    main()' \
     >"$build/entry.py"
   "$build/venv/bin/pyinstaller" --onefile --name umrunbook --clean --noconfirm --log-level WARN \
     --collect-data umrunbook --collect-submodules umrunbook --collect-all typst \
