@@ -635,3 +635,36 @@ def test_init_exits_1_when_writing_fails(tmp_path: Path) -> None:
     assert result.returncode == 1, result
     assert "cannot write" in result.stderr
     assert_clean(result)
+
+
+@pytest.mark.parametrize(
+    ("path", "char"),
+    [
+        ('C:\\Upgrades\\x" & calc.exe & "\\ums-system-upgrade.shar', "'\"'"),
+        ("C:\\Users\\%USERNAME%\\ums-system-upgrade.shar", "'%'"),
+    ],
+)
+def test_a_workstation_path_that_would_break_out_of_its_quotes_is_refused(
+    tmp_path: Path, path: str, char: str
+) -> None:
+    """The runbook offers `certutil -hashfile "<local_path>"` to copy: a double quote would end
+    the quoting there and run what follows; a percent sign would be expanded."""
+    text = example_text().replace("'C:\\Upgrades\\ums-system-upgrade.shar'", f"'{path}'")
+    assert path in text
+    found = problems(write(tmp_path, text))
+    assert len(found) == 1 and f"upgrade.bundle.local_path: holds {char}" in found[0], found
+
+
+def test_a_workstation_path_with_spaces_ampersands_and_brackets_is_copied_quoted(
+    tmp_path: Path,
+) -> None:
+    path = "D:\\It's (new) & old\\ums-system-upgrade.shar"
+    quoted = "'" + path.replace("'", "''") + "'"  # a YAML single-quoted scalar
+    text = example_text().replace("'C:\\Upgrades\\ums-system-upgrade.shar'", quoted)
+    inventory = write(tmp_path, text)
+    out = tmp_path / "package"
+    result = umrunbook(["render", str(inventory), "--out", str(out), "--format", "md"])
+    assert result.returncode == 0, result.stderr
+    runbook = (out / "um-ams-01" / "runbook.md").read_text(encoding="utf-8")
+    assert f'certutil -hashfile "{path}" SHA256' in runbook
+    assert "Get-FileHash -Algorithm SHA256 -LiteralPath 'D:\\It''s (new) & old\\" in runbook

@@ -323,3 +323,22 @@ def choice(value: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise Invalid(f"{shown(value)} is not one of {', '.join(options)}")
     return value
+
+
+def workstation_path(value: str) -> str:
+    """A file or folder on the operator's workstation (local_path, local_folder), which the
+    runbook offers in Command Prompt and PowerShell lines to copy. Windows allows neither a
+    double quote nor a control character in a path, and a percent sign would be expanded by
+    Command Prompt and by WinSCP: such a value could only ever be a mistake or an attack."""
+    value = text_line(value, max_length=260)
+    for char, why in (('"', "Windows paths cannot hold one"), ("%", _PERCENT)):
+        if char in value:
+            raise Invalid(
+                f"holds {char!r} at character {value.index(char) + 1}: {why}",
+                "give the path as Explorer shows it, without quotes; rename a folder whose "
+                "name holds a percent sign",
+            )
+    return value
+
+
+_PERCENT = "Command Prompt and WinSCP would read %NAME% in it as a variable"

@@ -364,9 +364,9 @@ class _Reader:
         spec = BundleSpec(
             sha256=self.value(mapping, "sha256", where, fields.sha256),
             file=self.value(mapping, "file", where, fields.file_name),
-            local_path=self.value(mapping, "local_path", where, fields.text_line),
+            local_path=self.value(mapping, "local_path", where, fields.workstation_path),
             build=self.value(mapping, "build", where, fields.build),
-            local_folder=self.value(mapping, "local_folder", where, fields.text_line),
+            local_folder=self.value(mapping, "local_folder", where, fields.workstation_path),
             line=mapping.line,
         )
         return spec if len(self.problems) == before else None
