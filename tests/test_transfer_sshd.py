@@ -6,6 +6,8 @@ nothing leaves this machine.
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +39,12 @@ def remote(server: Server) -> Iterator[Path]:
 
 
 def inventory(
-    folder: Path, port: int, bundle_sha256: str, host_key: str | None, name: str = NAME
+    folder: Path,
+    port: int,
+    bundle_sha256: str,
+    host_key: str | None,
+    name: str = NAME,
+    host: str = "127.0.0.1",
 ) -> Path:
     """An inventory whose every appliance is this machine's loopback address."""
     key_line = f"    ssh_host_key: {host_key}\n" if host_key else ""
@@ -56,7 +63,7 @@ def inventory(
         f"    sha256: {bundle_sha256}\n"
         "appliances:\n"
         f"  - name: {name}\n"
-        "    host: 127.0.0.1\n"
+        f'    host: "{host}"\n'
         "    version: 4.2.0\n"
         f"    ssh_port: {port}\n"
         f"{key_line}",
@@ -228,3 +235,42 @@ def test_usage(package: tuple[Path, Path], tmp_path: Path) -> None:
     )
     assert no_argument.returncode == 2
     assert "usage" in no_argument.stderr
+
+
+def test_an_ipv6_appliance_is_reached_by_its_bracketed_address(tmp_path: Path) -> None:
+    """sftp reads HOST:PATH: an IPv6 address given bare would be host "" or "2001" with a
+    path. upload.sh names it in brackets, known_hosts as ssh looks it up."""
+    need_root()
+    need("sshd", "sftp", "ssh-keygen", "ssh-agent", "ssh-add", "openssl", "setsid")
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6 loopback (::1)")
+    with running_sshd("::1") as server:
+        bundle = write_bundle(tmp_path / "bundle.shar", size=1024)
+        path = inventory(tmp_path, server.port, sha256(bundle), server.host_key_line, host="::1")
+        out = render(tmp_path, path)
+        script = out / NAME / "transfer" / "upload.sh"
+        with running_agent(server.client_key) as agent_env:
+            result = run_upload(script, bundle, tmp_path, agent_env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert_uploaded(server.remote(), bundle, out)
+        known = (out / NAME / "transfer" / "known_hosts").read_text(encoding="utf-8")
+        assert known.startswith(f"[::1]:{server.port} ")
+
+
+def test_sftp_is_given_an_ipv6_address_in_brackets(tmp_path: Path) -> None:
+    """With an address that does not start with a colon (fd00::10), a bare one would be cut
+    at its first colon: host "fd00". A stand-in sftp records what it is given."""
+    need("ssh-keygen", "openssl")
+    bundle = write_bundle(tmp_path / "bundle.shar", size=1024)
+    key = keygen(tmp_path / "host_key")
+    out = render(tmp_path, inventory(tmp_path, 2022, sha256(bundle), key, host="fd00::10"))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    record = tmp_path / "sftp-args"
+    (fake / "sftp").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >"{record}"\nexit 1\n')
+    (fake / "sftp").chmod(0o755)
+    script = out / NAME / "transfer" / "upload.sh"
+    env = {"PATH": f"{fake}:{os.environ['PATH']}"}
+    run_upload(script, bundle, tmp_path, env)
+    args = record.read_text().splitlines()
+    assert args[-2:] == ["--", "[fd00::10]"], args

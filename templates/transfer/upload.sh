@@ -249,6 +249,15 @@ ssh_option_value() {
   printf '"%s"' "$(printf '%s' "$1" | sed -e 's/[\\"]/\\&/g' -e 's/%/%%/g')"
 }
 
+# sftp reads its argument as HOST:PATH: an IPv6 address goes in brackets, or it would be
+# cut at its first colon.
+sftp_destination() {
+  case $1 in
+    *:*) printf '[%s]\n' "$1" ;;
+    *) printf '%s\n' "$1" ;;
+  esac
+}
+
 upload() {
   say "connecting to $user@$host port $port; its $host_key_type host key must be $host_key_fingerprint"
   if [ "$delivery" = iso ]; then
@@ -279,7 +288,7 @@ upload() {
       -o ServerAliveInterval=15 \
       -o ServerAliveCountMax=4 \
       -o "User=$user" \
-      -- "$host" 2>&1 || echo "$?" >"$work/failed"
+      -- "$(sftp_destination "$host")" 2>&1 || echo "$?" >"$work/failed"
   ) | tee "$work/sftp.log"
   [ ! -f "$work/failed" ] || status=$(cat "$work/failed")
   if [ "$status" -eq 0 ]; then

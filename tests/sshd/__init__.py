@@ -1,6 +1,6 @@
 """A real OpenSSH server for the transfer tests, on this machine only.
 
-- It listens on 127.0.0.1 at a free port and nowhere else.
+- It listens on 127.0.0.1 (or ::1, when asked) at a free port and nowhere else.
 - Every login is chrooted (``ChrootDirectory``) into a folder the test owns, so the remote path
   the scripts write to is the real ``/opt/vmware/cloudusagemetering`` (or, for an ISO upgrade,
   a new ``/root/um-upgrade-4.X``) inside that chroot, and ``internal-sftp`` is the only thing a
@@ -44,6 +44,7 @@ class Server:
     client_key: Path  # private key whose public half is authorised for root
     password: str
     log: Path
+    address: str = "127.0.0.1"
 
     def remote(self, path: str = REMOTE_DIR) -> Path:
         """A remote path as it is on this machine (inside the chroot)."""
@@ -67,9 +68,10 @@ class Server:
                 entry.unlink()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(address: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -95,21 +97,23 @@ def _password_hash(password: str) -> str:
     return result.stdout.strip()
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_for(
+    port: int, process: subprocess.Popen[bytes], log: Path, address: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"sshd exited with {process.returncode}:\n{log.read_text()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((address, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port}")
+    raise RuntimeError(f"sshd did not listen on {address} port {port}")
 
 
 @contextmanager
-def running_sshd() -> Iterator[Server]:
+def running_sshd(address: str = "127.0.0.1") -> Iterator[Server]:
     # ChrootDirectory wants every component root-owned and writable by root only: /tmp is not.
     folder = Path(tempfile.mkdtemp(prefix="umrunbook-sshd-", dir="/run"))
     process: subprocess.Popen[bytes] | None = None
@@ -130,13 +134,13 @@ def running_sshd() -> Iterator[Server]:
         shadow = folder / "shadow"
         shadow.write_text(f"root:{_password_hash(password)}:19000:0:99999:7:::\n")
         shadow.chmod(0o600)
-        port = free_port()
+        port = free_port(address)
         log = folder / "sshd.log"
         config = folder / "sshd_config"
         config.write_text(
             "\n".join(
                 [
-                    "ListenAddress 127.0.0.1",
+                    f"ListenAddress {address}",
                     f"Port {port}",
                     f"HostKey {folder / 'ssh_host_ed25519_key'}",
                     f"PidFile {folder / 'sshd.pid'}",
@@ -181,8 +185,8 @@ def running_sshd() -> Iterator[Server]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for(port, process, log)
-        yield Server(folder, chroot, port, host_key_line, client_key, password, log)
+        _wait_for(port, process, log, address)
+        yield Server(folder, chroot, port, host_key_line, client_key, password, log, address)
     finally:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
