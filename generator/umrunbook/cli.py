@@ -377,6 +377,11 @@ def main() -> None:
         message = printable(f"internal error: {type(exc).__name__}: {exc}")
         print(f"{message}\n  {BUG_REPORT}", file=sys.stderr)
         code = 1
+    # The command is over and has said how it ended: a Ctrl-C from here on (the interpreter's
+    # own shutdown restores the default action, which would end the process by the signal,
+    # silently, with the package already complete) changes nothing and is ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     try:
         sys.stdout.flush()  # the last of the output, while a closed pipe can still be told
     except BrokenPipeError:
