@@ -197,7 +197,9 @@ def ingest(
 
     A bad or changed file is reported on stderr and the others are still read (exit 1).
     With --inventory and --out, DIR/<name>/as-executed.md, .html and .pdf are written beside
-    the planned runbooks and the fleet index is updated.
+    the planned runbooks and the fleet index is updated. An evidence file's digest proves
+    it was not changed after it was written, not who wrote it: keep the files with the
+    change, as fetched from the appliances.
     """
     from umrunbook.library import ingest as ingest_evidence
 
