@@ -348,17 +348,11 @@ main() {
 upload_iso() {
   folder=$(absolute "$1")
 
-  need_cmd sftp "upload"
-  need_cmd ssh-keygen "read known_hosts"
-  command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 ||
-    need_cmd openssl "compute SHA-256 checksums (or install sha256sum or shasum)"
+  need_tools
   command -v sha1sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 ||
     need_cmd openssl "compute SHA-1 checksums (or install sha1sum or shasum)"
 
-  here=$(script_dir)
-  agent=$here/$agent_relpath
-  known_hosts=$here/known_hosts
-  batch=$here/sftp-upload.batch
+  find_package_files
 
   [ -d "$folder" ] || die "REFUSED: FOLDER is not a folder: $folder" "Nothing was uploaded."
   iso=$folder/$iso_name
@@ -383,11 +377,7 @@ upload_iso() {
     "The change package was changed after it was generated: render it again."
   check_known_hosts "$known_hosts"
 
-  work=$(mktemp -d "${TMPDIR:-/tmp}/um-upload.XXXXXX") || die "FAILED: cannot create a temporary folder."
-  trap 'rm -rf -- "$work"' EXIT
-  trap 'exit 129' HUP
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  make_staging
   # Links under the plan's names: the batch file never needs the operator's paths.
   ln -s -- "$iso" "$work/$iso_name"
   ln -s -- "$manifest" "$work/$manifest_name"
@@ -413,15 +403,9 @@ upload_iso() {
 upload_shar() {
   bundle=$(absolute "$1")
 
-  need_cmd sftp "upload"
-  need_cmd ssh-keygen "read known_hosts"
-  command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 ||
-    need_cmd openssl "compute SHA-256 checksums (or install sha256sum or shasum)"
+  need_tools
 
-  here=$(script_dir)
-  agent=$here/$agent_relpath
-  known_hosts=$here/known_hosts
-  batch=$here/sftp-upload.batch
+  find_package_files
 
   check_file "$bundle" "the bundle"
   check_file "$agent" "the agent"
@@ -434,11 +418,7 @@ upload_shar() {
     "The change package was changed after it was generated: render it again."
   check_known_hosts "$known_hosts"
 
-  work=$(mktemp -d "${TMPDIR:-/tmp}/um-upload.XXXXXX") || die "FAILED: cannot create a temporary folder."
-  trap 'rm -rf -- "$work"' EXIT
-  trap 'exit 129' HUP
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  make_staging
   # Links under the plan's names: the batch file never needs the operator's paths.
   ln -s -- "$bundle" "$work/$bundle_name"
   ln -s -- "$agent" "$work/$agent_name"
@@ -453,6 +433,31 @@ upload_shar() {
   say "  cd $remote_dir"
   say "  echo '$agent_sha256  $agent_name' | sha256sum -c -"
   say "  echo '$bundle_sha256  $bundle_name' | sha256sum -c -"
+}
+
+# The tools both ways need: sftp, ssh-keygen, and something that computes a SHA-256.
+need_tools() {
+  need_cmd sftp "upload"
+  need_cmd ssh-keygen "read known_hosts"
+  command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 ||
+    need_cmd openssl "compute SHA-256 checksums (or install sha256sum or shasum)"
+}
+
+# The package's own files, next to this script whatever the current directory.
+find_package_files() {
+  here=$(script_dir)
+  agent=$here/$agent_relpath
+  known_hosts=$here/known_hosts
+  batch=$here/sftp-upload.batch
+}
+
+# A staging folder of links under the plan's names, removed however the script ends.
+make_staging() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/um-upload.XXXXXX") || die "FAILED: cannot create a temporary folder."
+  trap 'rm -rf -- "$work"' EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 }
 
 main "$@"
