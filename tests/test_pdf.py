@@ -200,17 +200,14 @@ def test_the_plan_goes_in_as_json_data_never_as_markup(plan: Plan) -> None:
 def test_same_bytes_for_the_same_plan_and_no_typst_warning(plan: Plan) -> None:
     import typst
 
+    from umrunbook import typesetting
     from umrunbook.faces.pdf import template_bytes
 
     first = render_pdf(runbook_view(plan), RenderOptions())
     assert first == render_pdf(runbook_view(plan), RenderOptions())
     inputs = typst_inputs(runbook_view(plan), "a4")
     _, warnings = typst.compile_with_warnings(
-        template_bytes(),
-        format="pdf",
-        sys_inputs=inputs,
-        pdf_standards=["a-2b"],
-        ignore_system_fonts=True,
+        template_bytes(), sys_inputs=inputs, **typesetting.engine_options()
     )
     assert [w.message for w in warnings] == []
     assert compile_pdf(inputs, int(plan.generated_at.timestamp())) == first

@@ -1,17 +1,19 @@
 """The PDF runbook: the plan as JSON data, typeset by Typst from `templates/runbook.typ`.
 
 The plan reaches the template only through `sys.inputs` (see pdf_data.py), so no inventory
-text ever becomes Typst markup. Only the fonts built into the Typst engine are used, never the
-system's, and the timestamp is the plan's: every machine gives the same bytes. The result is
-PDF/A-2b, tagged, with its title, author and keywords set, for the change ticket's archive.
+text ever becomes Typst markup. Only the fonts built into the Typst engine and those shipped
+in templates/fonts/ are used, never the system's (typesetting.py), and the timestamp is the
+plan's: every machine gives the same bytes. The result is PDF/A-2b, tagged, with its title,
+author and keywords set, for the change ticket's archive.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
+from umrunbook import typesetting
 from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
@@ -19,7 +21,6 @@ if TYPE_CHECKING:
     from umrunbook.faces.view import RunbookView
 
 TEMPLATE = "runbook.typ"
-PDF_STANDARD: Final = "a-2b"
 
 
 class PdfError(RuntimeError):
@@ -58,18 +59,9 @@ def compile_pdf(inputs: dict[str, str], timestamp: int) -> bytes:
     try:
         # The template goes in as bytes on every call: a reused typst.Compiler fails on the
         # second compile of a bytes input.
-        result = typst.compile(
-            template_bytes(),
-            format="pdf",
-            sys_inputs=inputs,
-            pdf_standards=[PDF_STANDARD],
-            ignore_system_fonts=True,
-            timestamp=timestamp,
-        )
+        return typesetting.compile_pdf(template_bytes(), inputs, timestamp)
     except typst.TypstError as exc:
         raise PdfError(f"{TEMPLATE}: {exc.message}\n{exc.diagnostic}") from None
-    assert isinstance(result, bytes)
-    return result
 
 
 def render_pdf(view: RunbookView, options: RenderOptions) -> bytes:
