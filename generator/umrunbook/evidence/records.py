@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from umrunbook.inventory.files import NotRegularFile, TooLarge, read_bounded
+from umrunbook.inventory.glyphs import shown
 from umrunbook.planning.agent_file import EVIDENCE_SCHEMA, verify_evidence_digest
 from umrunbook.planning.records import StepRecord
 
@@ -105,7 +106,9 @@ def _get(data: Any, *keys: str) -> Any:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    # Evidence is shown in every face, and never passed `check`: what no face can show is
+    # written as its code point instead.
+    return "" if value is None else shown(str(value))
 
 
 def _agent_evidence(name: str, d: dict[str, Any]) -> AgentEvidence:
