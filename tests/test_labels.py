@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need, need_root
-from tests.helpers import NOW
+from tests.helpers import KEY, NOW
 from tests.helpers.html import parse_html
 from tests.helpers.pdf import squeeze
 from umrunbook.catalogue.procedure import load_catalogue
@@ -46,6 +46,7 @@ def plan_for(
     local_folder: str = "",
     host: str = "um-lab-01.corp.example",
     snapshot: str = "vc01 / DC1 / um-lab-01",
+    host_key: str = "",
 ) -> Plan:
     procedure = CATALOGUE.get(target)
     assert procedure is not None
@@ -74,6 +75,7 @@ def plan_for(
         f"    version: {version}\n"
         + (f"    snapshot: {snapshot}\n" if snapshot else "")
         + (f"    proxy: {proxy}\n" if proxy else "")
+        + (f"    ssh_host_key: {host_key}\n" if host_key else "")
     )
     (plan,) = plan_fleet(parse_inventory(text, Path("inventory.yaml")), CATALOGUE, NOW)
     return plan
@@ -87,7 +89,9 @@ PLANS = {
     "4.5": lambda: plan_for("4.5", "4.4.0", proxy="proxy.corp.example:3128"),
     "4.6": lambda: plan_for("4.6", "4.5.0"),
     "4.7": lambda: plan_for("4.7", "4.5.0"),
-    "route 4.2 -> 4.7": lambda: plan_for("4.7", "4.2.0", proxy="proxy.corp.example:3128"),
+    "route 4.2 -> 4.7": lambda: plan_for(
+        "4.7", "4.2.0", proxy="proxy.corp.example:3128", host_key=KEY
+    ),
     "route 4.1 -> 4.6": lambda: plan_for("4.6", "4.1.0", sha256=False),
 }
 
@@ -398,3 +402,20 @@ def test_the_night_knows_the_web_interface_the_lock_out_and_the_password_expiry(
     ipv6 = plan_for("4.7", "4.5.0", host="2001:db8::7")
     (web,) = [s for s in ipv6.hops[0].steps if s.id == "web-version"]
     assert ("https://[2001:db8::7]/", True) in web.text.segments
+
+
+def test_the_transfer_guide_shows_no_placeholder_as_code() -> None:
+    """Without a folder in the inventory, the words say what to type; no code holds FOLDER."""
+    for local_folder in ("", "C:\\Upgrades\\4.7"):
+        plan = plan_for("4.7", "4.5.0", local_folder=local_folder, host_key=KEY)
+        view = runbook_view(plan)
+        blocks = [b for hop in view.hops for b in hop.transfer]
+        code = [line for b in blocks if b.kind == "code" for line in b.lines]
+        assert not any("FOLDER" in line for line in code), code
+        words = " ".join(text for b in blocks for text, _ in b.parts)
+        assert "FOLDER" not in words
+        if local_folder:
+            assert f'winscp-upload.cmd "{local_folder}"' in code
+        else:
+            assert "winscp-upload.cmd" in code
+            assert "The inventory names no folder for the four files" in words
