@@ -59,7 +59,7 @@ def test_happy_path(tmp_path: Path) -> None:
     assert upgrade.code == 0, upgrade
     for command in (
         "    mkdir -p /root/upgrade\n",
-        "    mount -o loop /dev/cdrom /root/upgrade\n",
+        f"    mount -o loop {UPLOAD_DIR}/{ISO} /root/upgrade\n",
         "    bash /root/upgrade/upgrade-um.sh\n",
         "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh verify --keep-ssh\n",
         "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report\n",
@@ -279,6 +279,40 @@ def test_snapshot_question_answered_no_changes_nothing(tmp_path: Path) -> None:
     script = rig.app.run_iso_script(answers="n\n")
     assert script.returncode == 1 and "Nothing was changed" in script.stdout
     assert not rig.bundle_ran()
+
+
+def test_the_agent_hands_over_the_mount_of_the_iso_it_checked(tmp_path: Path) -> None:
+    """The ISO that preflight checked (SHA-1, signature) is the one the operator mounts: the
+    uploaded file, never /dev/cdrom, whose disc may be another upgrade's; the runbook's step
+    gives the same line."""
+    from tests.helpers import ISO_BUILDS, NOW, route_inventory_text
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.inventory.load import parse_inventory
+    from umrunbook.planning.bind import plan_fleet
+
+    rig = make_iso_rig(tmp_path / "a")
+    assert rig.agent("preflight", "--snapshot", "snap-4.7").code == 0
+    upgrade = rig.agent("upgrade", "--yes")
+    assert upgrade.code == 0, upgrade
+    mount = f"mount -o loop {UPLOAD_DIR}/{ISO} /root/upgrade"
+    assert f"    {mount}\n" in upgrade.out
+    assert "/dev/cdrom" not in upgrade.out
+    assert mount in rig.state()["bundle_command"]
+    status = rig.agent("status", from_state=True)
+    assert mount in status.out
+
+    # The runbook's step, for a route's ISO hop: the same mount, of that hop's uploaded file.
+    inventory = parse_inventory(route_inventory_text(), Path("inventory.yaml"))
+    (plan,) = plan_fleet(inventory, load_catalogue(), NOW)
+    for hop in plan.hops:
+        (step,) = [s for s in hop.steps if s.id == "run-upgrade"]
+        folder = f"/root/um-upgrade-{hop.procedure.target}"
+        assert step.commands[0].lines == (
+            "mkdir -p /root/upgrade",
+            f"mount -o loop {folder}/{hop.bundle[0].name} /root/upgrade",
+            "bash /root/upgrade/upgrade-um.sh",
+        )
+        assert hop.bundle[0].name.endswith(f"-{ISO_BUILDS[hop.procedure.target]}_Upgrade.iso")
 
 
 def test_dry_run_upgrade_changes_nothing(tmp_path: Path) -> None:

@@ -182,11 +182,17 @@ MINI = dedent(
     prerequisites: [{id: snapshot, text: a snapshot, source: "{vendor}"}]
     steps:
       - {id: one, title: One, where: console, text: "first {install_dir}", source: "{vendor}"}
-      - {id: two, title: Two, where: ssh, text: second, source: TOOL, estimate_minutes: 2}
+      - {id: two, title: Two, where: ssh, text: second, source: TOOL, source_note: why,
+         estimate_minutes: 2}
       - {id: three, title: Three, where: console, text: third, source: IBM}
-    certificates: {title: Certificates, where: webui, text: accept, source: TOOL}
+    certificates: {title: Certificates, where: webui, text: accept, source: TOOL, source_note: why}
     backout: {when: [it fails], snapshot_until: the end, steps: [], estimate_minutes: 5}
-    cleanup: {title: Clean up, where: vcenter, text: "delete {snapshot_name}", source: TOOL}
+    cleanup:
+      title: Clean up
+      where: vcenter
+      text: "delete {snapshot_name}"
+      source: TOOL
+      source_note: why
     """
 )
 TARGET = dedent(
@@ -250,7 +256,8 @@ def test_step_changes_replace_change_remove_and_insert_by_id() -> None:
             step: {title: New two, where: workstation, text: replaced, source: IBM}
           - remove: three
           - insert_before: one
-            step: {id: zero, title: Zero, where: vcenter, text: before, source: TOOL}
+            step:
+              {id: zero, title: Zero, where: vcenter, text: before, source: TOOL, source_note: why}
           - insert_after: two
             step: {id: after-two, title: After, where: ssh, text: after, source: "{vendor}"}
         """
@@ -316,7 +323,7 @@ def test_an_override_that_breaks_a_step_fails_the_usual_checks_under_both_names(
     with pytest.raises(CatalogueError, match="two: duplicate step id"):
         extended(
             "step_changes: [{insert_after: two, step: {id: two, title: T, where: ssh,"
-            " text: t, source: TOOL}}]"
+            " text: t, source: TOOL, source_note: why}}]"
         )
     with pytest.raises(CatalogueError, match="'NOWHERE' is not among the references"):
         extended("step_changes: [{change: two, step: {source: NOWHERE}}]")
@@ -353,7 +360,7 @@ def test_errors_in_a_base_name_the_base() -> None:
 
 def test_a_file_may_stand_alone_and_only_a_file_that_extends_has_its_keys() -> None:
     standalone = MINI.replace("parameters: [vendor]\n", 'target: "4.9"\n').replace(
-        '"{vendor}"', "TOOL"
+        'source: "{vendor}"', "source: IBM"
     )
     procedure = parse_procedure(standalone, "um-4.9.yaml", {})
     # Nothing is filled in: {target} is left for the plan, which has the same value.

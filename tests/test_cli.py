@@ -134,10 +134,14 @@ def test_paths_lists_the_catalogue_and_its_routes() -> None:
         "In-place upgrades (source versions -> target, bundle):",
         "  4.1.x          -> 4.2   ums-system-upgrade.shar (no reboot)",
         "  4.1.x, 4.2.x   -> 4.3   ums-system-upgrade.shar (reboot)",
-        "  4.x            -> 4.4   Usage_Meter_Agent-4.4.0.0-{build}_Upgrade.iso (reboot)",
-        "  4.x            -> 4.5   Usage_Meter_Agent-4.5.0.0-{build}_Upgrade.iso (reboot)",
-        "  >=4.3          -> 4.6   Usage_Meter_Agent-4.6.0.0-{build}_Upgrade.iso (reboot)",
-        "  >=4.3          -> 4.7   Usage_Meter_Agent-4.7.0.0-{build}_Upgrade.iso (reboot)",
+        "  4.x            -> 4.4   Usage_Meter_Agent-4.4.0.0-{build}_Upgrade.iso"
+        " (reboot: field reports, not the vendor's pages)",
+        "  4.x            -> 4.5   Usage_Meter_Agent-4.5.0.0-{build}_Upgrade.iso"
+        " (reboot: field reports, not the vendor's pages)",
+        "  >=4.3          -> 4.6   Usage_Meter_Agent-4.6.0.0-{build}_Upgrade.iso"
+        " (reboot: field reports, not the vendor's pages)",
+        "  >=4.3          -> 4.7   Usage_Meter_Agent-4.7.0.0-{build}_Upgrade.iso"
+        " (reboot: field reports, not the vendor's pages)",
     ]
     assert "  4.2 -> 4.5 -> 4.7" in lines
     assert lines[-1].startswith("From 3.x there is no in-place upgrade")

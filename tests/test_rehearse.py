@@ -90,7 +90,8 @@ def test_rehearsal_of_an_iso_hop_passes() -> None:
     for step in ("preflight", "upgrade", "the vendor's upgrade-um.sh (the operator)", "verify"):
         assert f": {step}\n" in text
     assert "$ bash /root/um-upgrade-4.7/um-upgrade-agent.sh preflight --yes" in text
-    assert "$ mount -o loop /dev/cdrom /root/upgrade" in text
+    assert "$ mount -o loop /root/um-upgrade-4.7/Usage_Meter_Agent-4.7.0.0-" in text
+    assert "/dev/cdrom" not in text
     assert "$ bash /root/upgrade/upgrade-um.sh" in text
     assert "Verified OK" in text and "simulated appliance: reboot requested" in text
     assert (

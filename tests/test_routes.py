@@ -90,10 +90,11 @@ def test_iso_targets_carry_the_vendor_checks_and_mark_field_reports(target: str)
         "openssl verify {bundle_certificate}",
         "openssl x509 -pubkey -in {bundle_certificate} > {bundle_key}",
         "openssl dgst -sha1 -verify {bundle_key} -signature {bundle_signature} {bundle_iso}",
-        "mount -o loop /dev/cdrom /root/upgrade",
+        "mount -o loop {upload_dir}/{bundle_iso} /root/upgrade",
         "bash /root/upgrade/upgrade-um.sh",
     ):
         assert command in lines, command
+    assert "mount -o loop /dev/cdrom /root/upgrade" not in lines
     kinds = {step.id: procedure.reference(step.source).kind for step in procedure.steps}
     # The vendor's pages stop at the signature check; what follows comes from field reports.
     assert kinds["attach-iso"] == kinds["run-upgrade"] == kinds["reboot"] == "field"
@@ -102,6 +103,9 @@ def test_iso_targets_carry_the_vendor_checks_and_mark_field_reports(target: str)
     assert has_proxy is (target in ("4.4", "4.5"))
     reverts = "advises not to revert" in procedure.backout.snapshot_until
     assert reverts is (target != "4.4")
+    # The sources say it for 4.5 only: a later target says it is carried over.
+    extrapolated = "extrapolated from 4.5" in procedure.backout.snapshot_until
+    assert extrapolated is (target in ("4.6", "4.7"))
 
 
 ROUTE_INVENTORY = """\
@@ -191,7 +195,7 @@ def test_the_route_runbook_reads_from_first_snapshot_to_last_certificate(tmp_pat
         "Take a snapshot of the appliance",
         "Set the operating system's proxy",
         "openssl dgst -sha1 -verify",
-        "Mount the ISO and run the upgrade script",
+        "Mount the checked ISO and run the upgrade script",
         "## 4.5: After the upgrade",
         "## 4.5: Backout plan",
         "## Upgrade 2 of 2: 4.5 → 4.7",

@@ -327,7 +327,7 @@ def test_the_iso_hop_section_lists_its_files_folder_and_scripts(tmp_path: Path) 
     assert ("powershell", [f"Get-FileHash -Algorithm SHA1 -LiteralPath '{iso}'"]) in blocks
     assert ("cmd", [f'certutil -hashfile "{iso}" SHA1']) in blocks
     assert ("cmd", ['winscp-upload.cmd "C:\\Upgrades\\4.7"']) in blocks
-    assert ("sh", [f"sh {NAME}/hop-2-4.7/transfer/upload.sh FOLDER"]) in blocks
+    assert ("sh", [f"sh {NAME}/hop-2-4.7/transfer/upload.sh"]) in blocks
     assert f"`{NAME}/hop-2-4.7/transfer`" in text
     assert "openssl" in text  # optional on a Linux workstation
     # The checks on the appliance are the catalogue's step, not repeated here.

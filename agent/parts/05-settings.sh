@@ -10,9 +10,6 @@ readonly UM_END_MARKER="# end of um-upgrade-agent.sh"
 readonly UM_MANIFEST_VERSION=2
 # The manifest's keys, in order: the generator writes them here from its own list.
 #@@MANIFEST_KEYS@@
-# The vendor's ISO procedure as field reports give it: the operator runs these by hand, since the
-# script asks questions on the console; the agent prints them and never runs them.
-readonly ISO_VENDOR_COMMANDS=("mkdir -p /root/upgrade" "mount -o loop /dev/cdrom /root/upgrade" "bash /root/upgrade/upgrade-um.sh")
 readonly UM_EVIDENCE_SCHEMA="umrunbook-agent-evidence/1"
 readonly BOOT_ID_FILE="/proc/sys/kernel/random/boot_id"
 

@@ -163,14 +163,29 @@ run_bundle() {
   BUNDLE_RC=$rc
 }
 
+# The vendor's ISO procedure as field reports give it, with umrunbook's one change: the ISO file
+# checked in the upload folder is loop-mounted, not /dev/cdrom, so the ISO that was checked is the
+# one that runs. The operator runs these by hand, since the script asks questions on the console;
+# the agent prints them and never runs them.
+ISO_VENDOR_COMMANDS=()
+iso_vendor_commands() {
+  ISO_VENDOR_COMMANDS=(
+    "mkdir -p /root/upgrade"
+    "mount -o loop $(quote_argv "$BUNDLE_PATH") /root/upgrade"
+    "bash /root/upgrade/upgrade-um.sh"
+  )
+}
+
 iso_commands_inline() {
   local joined
+  iso_vendor_commands
   joined=$(printf '%s; ' "${ISO_VENDOR_COMMANDS[@]}")
   printf '%s' "${joined%; }"
 }
 
 iso_commands_block() {
   local c
+  iso_vendor_commands
   for c in "${ISO_VENDOR_COMMANDS[@]}"; do
     printf '    %s\n' "$c"
   done
@@ -196,7 +211,7 @@ hand_over() {
   say ""
   say "READY: the start of the upgrade to ${M[target]} is recorded (boot id $(state_get boot_id_before))."
   say "The vendor's script asks questions, so run it yourself, on the console as root, as the runbook"
-  say "says (attach ${M[iso_file]} to the VM's CD/DVD drive first):"
+  say "says (it mounts the checked $(one_line "${M[iso_file]}") from $(one_line "$UPLOAD_DIR")):"
   iso_commands_block
   say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
   say "(or reboot it yourself). After the reboot, log in as root and run:"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from umrunbook.errors import OutputError, UserError
 
 if TYPE_CHECKING:
+    from umrunbook.catalogue.procedure import Procedure
     from umrunbook.evidence.records import Evidence
     from umrunbook.faces.ticket import Timing
     from umrunbook.inventory.model import Inventory
@@ -116,7 +117,7 @@ def paths() -> tuple[str, ...]:
     catalogue = load_catalogue()
     lines = ["In-place upgrades (source versions -> target, bundle):"]
     for procedure in catalogue.procedures:
-        reboot = "reboot" if procedure.agent.reboot_required else "no reboot"
+        reboot = _reboot_label(procedure)
         lines.append(
             f"  {procedure.sources_text:<14} -> {procedure.target:<5} "
             f"{procedure.bundle[0].name} ({reboot})"
@@ -133,6 +134,20 @@ def paths() -> tuple[str, ...]:
         "From 3.x there is no in-place upgrade: deploy a new appliance and migrate its data."
     )
     return tuple(lines)
+
+
+def _reboot_label(procedure: Procedure) -> str:
+    """Whether the upgrade restarts the appliance, and on whose word: a reboot that only field
+    reports give is not stated as a fact."""
+    if not procedure.agent.reboot_required:
+        return "no reboot"
+    step = next((s for s in procedure.steps if s.id == "reboot"), None)
+    kind = procedure.reference(step.source).kind if step is not None else "tool"
+    if kind == "vendor":
+        return "reboot"
+    if kind == "field":
+        return "reboot: field reports, not the vendor's pages"
+    return "reboot assumed by umrunbook"
 
 
 TICKET_FORMATS = ("text", "json")

@@ -31,9 +31,14 @@ PHASES = ("before", "window", "after")
 ACTORS = ("operator", "agent")
 SHELLS = ("sh", "powershell", "cmd", "text")  # text: lines typed into a file
 SOURCE_KINDS = ("vendor", "field", "tool", "video")
+# A step carries one of three labels: the vendor's document, a field report, or umrunbook's own
+# step (tool), whose source_note then says why it is there.
+STEP_SOURCE_KINDS = ("vendor", "field", "tool")
 CHECKS = ("sha256", "sha1-manifest", "certificate", "signature", "none")
 DELIVERIES = ("shar", "iso")
-CONDITIONS = ("proxy",)
+# A step only some appliances need: "proxy" where the inventory gives a proxy, "sha256" where it
+# gives the bundle's SHA-256 (an ISO's is optional).
+CONDITIONS = ("proxy", "sha256")
 PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 
 
@@ -66,7 +71,7 @@ class Step:
     if_not: str = ""
     estimate_minutes: int = 0
     source_note: str = ""
-    condition: str = ""  # a step only some appliances need: "proxy"
+    condition: str = ""  # a step only some appliances need: one of CONDITIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +395,18 @@ class _Reader:
         for step in procedure.all_steps():
             if step.source not in ids:
                 raise self.fail(step.id, f"source {step.source!r} is not among the references")
+            kind = procedure.references[step.source].kind
+            if kind not in STEP_SOURCE_KINDS:
+                raise self.fail(
+                    step.id,
+                    f"source {step.source!r} is a {kind}: a step's source is a vendor document, "
+                    "a field report or umrunbook itself (tool)",
+                )
+            if kind == "tool" and not step.source_note.strip():
+                raise self.fail(
+                    step.id,
+                    "a step umrunbook adds (source of kind tool) needs its reason in source_note",
+                )
         for prerequisite in procedure.prerequisites:
             if prerequisite.source not in ids:
                 raise self.fail(prerequisite.id, f"source {prerequisite.source!r} is unknown")

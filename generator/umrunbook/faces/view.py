@@ -829,13 +829,25 @@ def _scripts(
             _v(WINSCP_LOG),
             _t(" next to itself:"),
         )
-        g.code("cmd", f"{WINSCP_CMD} " + (f'"{local_folder}"' if local_folder else "FOLDER"))
+        if local_folder:
+            g.code("cmd", f'{WINSCP_CMD} "{local_folder}"')
+        else:
+            # No folder in the inventory: the words say what to add, no code stands in for it.
+            g.add(
+                "para",
+                _t("The inventory names no folder for the four files: type the folder, in "),
+                _t("double quotes,"),
+                BR,
+                _t("after the script's name."),
+            )
+            g.code("cmd", WINSCP_CMD)
         g.add(
             "para",
-            _t("On Linux or macOS (OpenSSH), from the change package's folder, FOLDER being the "),
-            _t("folder that"),
+            _t("On Linux or macOS (OpenSSH), from the change package's folder, with the folder "),
+            _t("that holds the"),
             BR,
-            _t("holds the four files: it makes the same checks before connecting, trusts only "),
+            _t("four files typed after the script's name: it makes the same checks before "),
+            _t("connecting, trusts only "),
             _t("the host key in"),
             BR,
             _v("known_hosts"),
@@ -848,7 +860,7 @@ def _scripts(
             BR,
             _t("unless a key is accepted:"),
         )
-        g.code("sh", f"sh {a.name}/{transfer_dir}/{UPLOAD_SH} FOLDER")
+        g.code("sh", f"sh {a.name}/{transfer_dir}/{UPLOAD_SH}")
         g.add("para", *both_end)
     elif u.host_key is not None:
         g.add(

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from datetime import UTC, datetime
 
 from umrunbook import __version__
@@ -288,6 +288,7 @@ def _hop(
     values: dict[str, str] = {
         "name": appliance.name,
         "host": appliance.host,
+        "web_url": _web_url(appliance.host),
         "ticket": inventory.change.ticket,
         "target": procedure.target,
         "source_version": str(source),
@@ -314,7 +315,15 @@ def _hop(
         values[f"bundle_{item.role}_local_path"] = item.local_path
     if "bundle_certificate" in values:
         values["bundle_key"] = values["bundle_certificate"].removesuffix(".crt") + ".key"
-    values["bundle_sha256_note"] = main.sha256 or "not given in the inventory (skip this step)"
+    # Where the inventory gives no value, these read as words, not as a value to type or compare.
+    wording = {
+        name
+        for name, given in (
+            ("bundle_local_folder", local_folder),
+            ("snapshot_location", appliance.snapshot),
+        )
+        if not given
+    }
     # A later hop starts from the version the previous one left, not the inventory's.
     first = source.key() == appliance.version.key()
     manifest = manifest_for(
@@ -322,9 +331,11 @@ def _hop(
     )
     agent = _agent(manifest)
     values["agent_sha256"] = agent.sha256
-    binder = _Binder(procedure, values)
+    binder = _Binder(procedure, values, wording)
     steps = tuple(
-        binder.step(step, counter.next()) for step in procedure.steps if _applies(step, appliance)
+        binder.step(step, counter.next())
+        for step in procedure.steps
+        if _applies(step, appliance, main.sha256)
     )
     certificates = binder.step(procedure.certificates, "")
     # The certificate estimate is per metered server; with none listed, one pass over the UI.
@@ -355,8 +366,12 @@ def _hop(
     )
 
 
-def _applies(step: Step, appliance: Appliance) -> bool:
-    return step.condition != "proxy" or bool(appliance.proxy)
+def _applies(step: Step, appliance: Appliance, sha256: str) -> bool:
+    if step.condition == "proxy":
+        return bool(appliance.proxy)
+    if step.condition == "sha256":
+        return bool(sha256)
+    return True
 
 
 def _local_path(spec: BundleSpec, name: str, index: int) -> str:
@@ -379,9 +394,12 @@ def _agent(manifest: Mapping[str, str]) -> AgentFile:
 class _Binder:
     """Fills a procedure's placeholders with one appliance's values."""
 
-    def __init__(self, procedure: Procedure, values: Mapping[str, str]) -> None:
+    def __init__(
+        self, procedure: Procedure, values: Mapping[str, str], wording: Set[str] = frozenset()
+    ) -> None:
         self.procedure = procedure
         self.values = values
+        self.wording = wording
 
     def value(self, name: str) -> str:
         try:
@@ -390,15 +408,23 @@ class _Binder:
             raise CatalogueError(f"{self.procedure.file}: unknown placeholder {{{name}}}") from None
 
     def text(self, template: str) -> Text:
+        """Prose with its values marked. A `code span` in the catalogue's prose is a value too
+        (a command, a file's content): each face shows it as code, never the backticks; a
+        placeholder inside one is filled in quoted for the shell, as in a command."""
         segments: list[tuple[str, bool]] = []
-        position = 0
-        for match in PLACEHOLDER.finditer(template):
-            if match.start() > position:
-                segments.append((template[position : match.start()], False))
-            segments.append((self.value(match.group(1)), True))
-            position = match.end()
-        if position < len(template):
-            segments.append((template[position:], False))
+        for index, piece in enumerate(_CODE_SPAN.split(template)):
+            if index % 2:
+                segments.append((self.command(piece, "sh"), True))
+                continue
+            position = 0
+            for match in PLACEHOLDER.finditer(piece):
+                if match.start() > position:
+                    segments.append((piece[position : match.start()], False))
+                name = match.group(1)
+                segments.append((self.value(name), name not in self.wording))
+                position = match.end()
+            if position < len(piece):
+                segments.append((piece[position:], False))
         return Text(tuple(segments))
 
     def command(self, line: str, shell: str) -> str:
@@ -426,8 +452,17 @@ class _Binder:
             if_not=self.text(step.if_not),
             estimate_minutes=step.estimate_minutes,
             source=self.procedure.reference(step.source),
-            source_note=step.source_note,
+            source_note=self.text(step.source_note).plain,
         )
+
+
+# A code span in catalogue prose: one pair of backticks (the catalogue writes no backtick inside).
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def _web_url(host: str) -> str:
+    """The web interface's address: the appliance's, over HTTPS (an IPv6 address in brackets)."""
+    return f"https://[{host}]/" if ":" in host else f"https://{host}/"
 
 
 def _quote_powershell(value: str) -> str:

@@ -49,15 +49,26 @@ class PlannedStep:
 
     @property
     def source_label(self) -> str:
-        label = {
-            "vendor": "Vendor document",
-            "field": "Field report",
-            "tool": "umrunbook check",
-            "video": "Vendor video",
-        }[self.source.kind]
-        note = f", {self.source_note}" if self.source_note else ""
-        ref = f" ({self.source.id}{note})" if self.source.kind != "tool" else ""
-        return label + ref
+        """One of the three labels, with its reference or its reason: "Vendor document (VM45,
+        prerequisites)", "Field report (IBM, attach the ISO)", "Added by umrunbook: <why>"."""
+        return source_label(self.source, self.source_note)
+
+
+LABELS = {
+    "vendor": "Vendor document",
+    "field": "Field report",
+    "tool": "Added by umrunbook",
+}
+
+
+def source_label(source: Reference, note: str) -> str:
+    """A step's label: the vendor's document or a field report with its reference (and the place
+    in it), or umrunbook's own step with the reason it is there."""
+    if source.kind == "tool":
+        return f"{LABELS['tool']}: {note}" if note else LABELS["tool"]
+    label = LABELS.get(source.kind, "Vendor document")
+    detail = f", {note}" if note else ""
+    return f"{label} ({source.id}{detail})"
 
 
 @dataclass(frozen=True, slots=True)

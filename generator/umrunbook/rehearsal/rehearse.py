@@ -39,11 +39,16 @@ __all__ = ["RehearsalUnavailable", "rehearse", "spec_for"]
 RehearsalUnavailable = SimulatorUnavailable
 
 _STATE_AGENT = f"{STATE_DIR}/um-upgrade-agent.sh"
-ISO_OPERATOR_COMMANDS = (
-    f"mkdir -p {CDROM_MOUNT}",
-    f"mount -o loop /dev/cdrom {CDROM_MOUNT}",
-    f"bash {CDROM_MOUNT}/upgrade-um.sh",
-)
+
+
+def iso_operator_commands(manifest: Mapping[str, str]) -> tuple[str, ...]:
+    """The runbook's commands for the vendor's script: the checked, uploaded ISO loop-mounted."""
+    iso = f"{manifest['upload_dir'].rstrip('/')}/{manifest['iso_file']}"
+    return (
+        f"mkdir -p {CDROM_MOUNT}",
+        f"mount -o loop {shlex.quote(iso)} {CDROM_MOUNT}",
+        f"bash {CDROM_MOUNT}/upgrade-um.sh",
+    )
 
 
 def _four_parts(version: str) -> str:
@@ -160,8 +165,7 @@ def rehearse(agent_manifest: Mapping[str, str], out: TextIO) -> int:
             say()
             say(f"=== step {number}/{len(steps)}: {step}")
             if argv is None and iso:
-                say(f"(simulated: {manifest['iso_file']} attached to the VM's CD/DVD drive)")
-                for line in ISO_OPERATOR_COMMANDS:
+                for line in iso_operator_commands(manifest):
                     say(f"$ {line}")
                 say("(simulated: mounted; the operator answers y, y)")
                 result = app.run_iso_script(timeout=900)
