@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -307,6 +309,7 @@ def test_paths_shows_each_route_and_why() -> None:
     assert "4.2 -> 4.5 -> 4.7: " in lines[at + 1]
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler's pdftotext is needed")
 def test_a_route_does_everything_before_the_window_first(tmp_path: Path) -> None:
     first, _ = route_plans(tmp_path, PLANNER_INVENTORY)
     steps = sorted((s for hop in first.hops for s in hop.steps), key=lambda s: int(s.number))
@@ -318,6 +321,34 @@ def test_a_route_does_everything_before_the_window_first(tmp_path: Path) -> None
     for hop in first.hops:
         numbers = [int(s.number) for s in hop.steps]
         assert numbers == sorted(numbers)
+    # And the runbook shows them in one part, ahead of the first upgrade, in every face.
+    path = tmp_path / "inventory.yaml"
+    out = tmp_path / "pkg"
+    result = umrunbook(["render", str(path), "--format", "md,html,pdf", "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    markdown = (out / "um-ams-01/runbook.md").read_text()
+    html = (out / "um-ams-01/runbook.html").read_text()
+    pdf = subprocess.run(
+        ["pdftotext", "-layout", str(out / "um-ams-01/runbook.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for text in (markdown, html, pdf):
+        order = [
+            "4.3: Before the window",
+            "Download the upgrade bundle",
+            "4.7: Before the window",
+            "Download the four upgrade files",
+            "Upgrade 1 of 2",
+            "4.3: In the window",
+            "Upgrade 2 of 2",
+            "4.7: In the window",
+            "Go / no-go for the upgrade to 4.7",
+        ]
+        at = [text.find(marker) for marker in order]
+        assert -1 not in at and at == sorted(at), list(zip(order, at, strict=True))
+    assert markdown.count("### Step 3: Download the four upgrade files") == 1
 
 
 def test_between_two_upgrades_a_go_no_go_and_the_snapshot(tmp_path: Path) -> None:
