@@ -250,10 +250,12 @@ def test_a_route_of_two_upgrades_names_each_hops_boxes() -> None:
     plan = multi_hop_plan()
     boxes = parse_html(page(plan)).iter("main")[0].iter("input")
     ids = [b.attrs["data-step"] for b in boxes]
-    expected: list[str] = []
+    # Every upgrade's steps before the window come first, in one part.
+    expected = [s.id for hop in plan.hops for s in hop.steps if s.phase == "before"]
     for hop in plan.hops:
         expected += [f"prerequisite:{p.id}" for p in hop.procedure.prerequisites]
-        expected += ["prerequisite:snapshot-name", *(s.id for s in hop.steps)]
+        expected += ["prerequisite:snapshot-name"]
+        expected += [s.id for s in hop.steps if s.phase != "before"]
         expected += [f"certificate:{server}" for server in plan.appliance.metered_servers]
         expected += [f"backout:{s.number}" for s in hop.backout.steps]
     assert ids == [*expected, "cleanup"]

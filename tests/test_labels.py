@@ -47,6 +47,7 @@ def plan_for(
     host: str = "um-lab-01.corp.example",
     snapshot: str = "vc01 / DC1 / um-lab-01",
     host_key: str = "",
+    via: str = "",
 ) -> Plan:
     procedure = CATALOGUE.get(target)
     assert procedure is not None
@@ -68,6 +69,7 @@ def plan_for(
         "upgrade:\n"
         f'  target: "{target}"\n'
         f"  bundle: {{{', '.join(bundle)}}}\n"
+        + (f"  via: [{via}]\n" if via else "")
         + ("  bundles:\n" + bundles if procedure.delivery == "iso" else "")
         + "appliances:\n"
         "  - name: um-lab-01\n"
@@ -90,9 +92,9 @@ PLANS = {
     "4.6": lambda: plan_for("4.6", "4.5.0"),
     "4.7": lambda: plan_for("4.7", "4.5.0"),
     "route 4.2 -> 4.7": lambda: plan_for(
-        "4.7", "4.2.0", proxy="proxy.corp.example:3128", host_key=KEY
+        "4.7", "4.2.0", proxy="proxy.corp.example:3128", host_key=KEY, via='"4.5"'
     ),
-    "route 4.1 -> 4.6": lambda: plan_for("4.6", "4.1.0", sha256=False),
+    "route 4.1 -> 4.6": lambda: plan_for("4.6", "4.1.0", sha256=False, via='"4.5"'),
 }
 
 

@@ -11,8 +11,9 @@ from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.errors import InputError
 from umrunbook.inventory.example import example_inventory
 from umrunbook.inventory.load import load_inventory
-from umrunbook.planning.bind import find_route, plan_fleet
+from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import NOTHING_TO_DO, PLANNED
+from umrunbook.planning.routes import find_route
 from umrunbook.versions import Version
 
 CATALOGUE = load_catalogue()

@@ -20,6 +20,7 @@ SERVICENOW_FIELDS = [
     "start_date",
     "end_date",
     "cmdb_ci",
+    "affected_cis",
 ]
 
 
@@ -34,7 +35,9 @@ def test_json_uses_servicenow_field_names(example_inventory_file: Path) -> None:
         "2026-12-05 21:00:00",
         "2026-12-06 01:00:00",
     )
-    assert fields["cmdb_ci"] == "um-ams-01, um-ams-02, um-fra-01"
+    # One item ServiceNow can resolve, and every affected one in a list of its own.
+    assert fields["cmdb_ci"] == "um-ams-01"
+    assert fields["affected_cis"] == ["um-ams-01", "um-ams-02", "um-fra-01"]
     preflight = step_heading(example_plans()[0], "preflight").removeprefix("Step ")
     assert (
         f"{preflight.replace(':', '.', 1)} (SSH session) [agent]" in fields["implementation_plan"]
@@ -56,7 +59,10 @@ def test_text_for_one_appliance_with_window_against_plan(example_inventory_file:
     for label in (
         "Short description (short_description):",
         "Backout plan (backout_plan):",
-        "Planned start (start_date):\n  2026-12-05 21:00:00 UTC",
+        "Planned start (start_date):\n"
+        "  2026-12-05 21:00:00 UTC (local: 2026-12-05 22:00 UTC+01:00)",
+        "Configuration item (cmdb_ci):\n  um-fra-01\n",
+        "Affected configuration items (affected_cis):\n  - um-fra-01\n",
     ):
         assert label in text
     assert "Upgrade Usage Meter appliance um-fra-01 to 4.3" in text
@@ -95,3 +101,45 @@ def test_nothing_to_do_and_bad_format(example_inventory_file: Path) -> None:
     assert result.returncode == 2 and "nothing to put in a change" in result.stderr
     bad = umrunbook(["ticket", str(example_inventory_file), "--format", "xml"])
     assert bad.returncode == 2 and "choose text or json" in bad.stderr
+
+
+ROUTE_FLEET = Path(__file__).parent / "golden" / "packages" / "route-fleet.yaml"
+
+
+def test_a_route_ticket_backs_out_every_upgrade_and_names_its_sources() -> None:
+    result = umrunbook(["ticket", str(ROUTE_FLEET), "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    fields = json.loads(result.stdout)
+    backout = fields["backout_plan"]
+    # Each upgrade of the route has its backout and its own snapshots.
+    at43 = backout.index("If the upgrade to 4.3 fails (um-lon-01):")
+    at47 = backout.index("If the upgrade to 4.7 fails (um-lon-01, um-lon-02):")
+    assert at43 < at47
+    assert "um-lon-01: CHG0047000-before-4.3 at vc01 / DC-London / um-lon-01" in backout[at43:at47]
+    assert "um-lon-01: CHG0047000-before-4.7 at vc01 / DC-London / um-lon-01" in backout[at47:]
+    assert "um-lon-02: CHG0047000-before-4.7" in backout[at47:]
+    # The change board is told which steps come from field reports, and from which.
+    risk = fields["risk_impact_analysis"]
+    assert "Steps from field reports, not from a vendor document" in risk
+    assert "- 4.7: Only where the ISO could not be uploaded: attach it as a CD;" in risk
+    assert "(source: IBM Cloud documentation" in risk
+    # No claim without a source.
+    for text in fields.values():
+        assert "collectors catch up" not in str(text) and "no usage data is lost" not in str(text)
+    # The evidence files by the names the agent writes (agent/parts/20-options.sh; the agent
+    # run in tests/test_agent_flow.py writes evidence-<appliance>-<ticket>-<target>.json).
+    for name in (
+        "evidence-um-lon-01-CHG0047000-4.3.json",
+        "evidence-um-lon-01-CHG0047000-4.7.json",
+        "evidence-um-lon-02-CHG0047000-4.7.json",
+    ):
+        assert name in fields["test_plan"]
+    assert "<appliance>" not in fields["test_plan"]
+    assert fields["cmdb_ci"] == "um-lon-01"
+    assert fields["affected_cis"] == ["um-lon-01", "um-lon-02"]
+    assert (
+        "Window: 2026-12-12 21:00 UTC+00:00 to 2026-12-13 05:00 UTC+00:00 (local)"
+        in (fields["description"])
+    )
+    only = umrunbook(["ticket", str(ROUTE_FLEET), "--only", "um-lon-02", "--format", "json"])
+    assert json.loads(only.stdout)["cmdb_ci"] == "um-lon-02"

@@ -99,7 +99,10 @@ def check(path: Path) -> CheckReport:
         f"target {loaded.upgrade.target}"
     ]
     width = max(len(p.appliance.name) for p in plans)
-    lines += [f"  {p.appliance.name:<{width}}  {p.route_text:<16}  {p.state}" for p in plans]
+    for p in plans:
+        lines.append(f"  {p.appliance.name:<{width}}  {p.route_text:<16}  {p.state}")
+        if p.route_reason:
+            lines.append(f"  {'':<{width}}  route: {p.route_reason}")
     warnings = []
     when = timing(plans, loaded.change)
     if not when.fits:
@@ -111,7 +114,7 @@ def check(path: Path) -> CheckReport:
 def paths() -> tuple[str, ...]:
     """`paths`: the catalogue's in-place upgrades, and the routes of several hops they make."""
     from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.planning.bind import find_route
+    from umrunbook.planning.routes import choose_route
     from umrunbook.versions import Version
 
     catalogue = load_catalogue()
@@ -122,14 +125,19 @@ def paths() -> tuple[str, ...]:
             f"  {procedure.sources_text:<14} -> {procedure.target:<5} "
             f"{procedure.bundle[0].name} ({reboot})"
         )
-    lines.append("Routes (fewest upgrades; among as few, through the highest version):")
+    lines.append(
+        "Routes (fewest upgrades; among as few, the most steps from vendor documents; "
+        "then through the highest versions; upgrade.via in the inventory pins another):"
+    )
     starts = sorted({p.target_version.key()[:2] for p in catalogue.procedures} | {(4, 1)})
     for start in starts:
         version = Version.parse(f"{start[0]}.{start[1]}")
         for procedure in catalogue.procedures:
-            route = find_route(version, procedure.target_version, catalogue)
-            if route and len(route) > 1:
-                lines.append("  " + " -> ".join([version.short, *(p.target for p in route)]))
+            choice = choose_route(version, procedure.target_version, catalogue)
+            if choice and len(choice.procedures) > 1:
+                stops = [version.short, *(p.target for p in choice.procedures)]
+                lines.append("  " + " -> ".join(stops))
+                lines.append("    why: " + choice.reason.replace(" → ", " -> "))
     lines.append(
         "From 3.x there is no in-place upgrade: deploy a new appliance and migrate its data."
     )
@@ -168,7 +176,7 @@ def ticket(path: Path, only: str | None, output: str) -> str:
     if output == "json":
         return json.dumps(fields, indent=2, ensure_ascii=False) + "\n"
     when: Timing = timing(plans, loaded.change)
-    return render_text(fields, when)
+    return render_text(fields, when, loaded.change)
 
 
 def render(

@@ -182,6 +182,8 @@ def route_inventory_text(
         f'    build: "{ISO_BUILDS["4.7"]}"\n'
         f"{sha_line}"
         "    local_folder: 'C:\\Upgrades\\4.7'\n"
+        # Two ISO upgrades: the planner would go through 4.3 (a .shar), so the route is pinned.
+        '  via: ["4.5"]\n'
         "  bundles:\n"
         '    "4.5":\n'
         f'      build: "{ISO_BUILDS["4.5"]}"\n'

@@ -206,6 +206,10 @@ def view_data(view: RunbookView) -> dict[str, Any]:
         "generated_date": plan.generated_at.strftime("%Y-%m-%d"),
         "generator": plan.generator,
         "inventory_path": plan.inventory_path,
+        "before": [
+            {"heading": phase.heading, "steps": [step_data(sv) for sv in phase.steps]}
+            for phase in view.before
+        ],
         "hops": [hop_data(view, hv) for hv in view.hops],
         "cleanup": step_data(None, view.cleanup),
         "cleanup_records": records_data(view.cleanup_tick),

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from umrunbook.faces.humanize import duration
 from umrunbook.inventory.model import Change
-from umrunbook.planning.plan import PLANNED, Plan
+from umrunbook.planning.plan import PLANNED, Hop, Plan
+from umrunbook.versions import Version
 
 FIELDS = (
     ("short_description", "Short description"),
@@ -23,8 +24,12 @@ FIELDS = (
     ("risk_impact_analysis", "Risk and impact"),
     ("start_date", "Planned start"),
     ("end_date", "Planned end"),
-    ("cmdb_ci", "Affected configuration items"),
+    ("cmdb_ci", "Configuration item"),
+    ("affected_cis", "Affected configuration items"),
 )
+# ServiceNow's cmdb_ci names one item; every appliance of the change is in affected_cis, a list
+# (the change's Affected CIs related list), so that each one resolves on its own.
+Fields = dict[str, str | list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,8 @@ class Timing:
 
 def timing(plans: Sequence[Plan], change: Change) -> Timing:
     planned = [p for p in plans if p.state == PLANNED]
-    backout = max((p.hops[-1].backout.estimate_minutes for p in planned), default=0)
+    # On a route any upgrade may be the one to back out: hold time for the longest.
+    backout = max((hop.backout.estimate_minutes for p in planned for hop in p.hops), default=0)
     return Timing(
         window_minutes=change.window.minutes,
         plan_minutes=sum(p.estimate_minutes for p in planned),
@@ -64,7 +70,7 @@ def timing(plans: Sequence[Plan], change: Change) -> Timing:
     )
 
 
-def ticket_fields(plans: Sequence[Plan], change: Change) -> dict[str, str]:
+def ticket_fields(plans: Sequence[Plan], change: Change) -> Fields:
     planned = [p for p in plans if p.state == PLANNED]
     idle = [p for p in plans if p.state != PLANNED]
     if not planned:
@@ -104,6 +110,8 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> dict[str, str]:
         ]
     description += [
         "",
+        "Window: " + _window_text(change),
+        "",
         f"Estimated duration: {duration(when.plan_minutes)} of steps, one "
         "appliance after another (estimate), plus "
         f"{duration(when.backout_minutes)} held for a backout.",
@@ -122,8 +130,9 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> dict[str, str]:
         outline = tuple(
             f"{step.number}. {step.title} ({step.where_label})"
             + (" [agent]" if step.by == "agent" else "")
-            for hop in plan.hops
-            for step in hop.steps
+            for step in sorted(
+                (step for hop in plan.hops for step in hop.steps), key=lambda s: int(s.number)
+            )
         )
         groups.setdefault(outline, []).append(plan)
     implementation = []
@@ -145,21 +154,7 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> dict[str, str]:
         "Each appliance's runbook (runbook.pdf) holds every command and expected result."
     )
 
-    backout_plan = []
-    last = planned[0].hops[-1].backout
-    backout_plan.append("Invoke when: " + " ".join(last.when))
-    for step in last.steps:
-        detail = f": {step.text.plain}" if len(planned) == 1 else ""
-        backout_plan.append(f"{step.number}. {step.title}{detail}")
-    backout_plan.append(last.snapshot_until)
-    backout_plan.append(
-        "Snapshots: "
-        + ", ".join(
-            f"{p.appliance.name}: {p.hops[0].snapshot_name}"
-            + (f" at {p.appliance.snapshot}" if p.appliance.snapshot else "")
-            for p in planned
-        )
-    )
+    backout_plan = _backout(planned)
 
     test_plan = []
     for step in first.hops[-1].steps:
@@ -169,14 +164,18 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> dict[str, str]:
         f"- {first.hops[-1].certificates.title}: {first.hops[-1].certificates.expect.plain}"
     )
     test_plan.append(
-        "- The agent's evidence file (evidence-<appliance>-<ticket>.json) is "
-        "attached to this change for every appliance."
+        "- The agent's evidence files, one pair (.json and .md) per upgrade, are attached to "
+        "this change: "
+        + ", ".join(
+            f"evidence-{p.appliance.name}-{change.ticket}-{hop.procedure.target}.json"
+            for p in planned
+            for hop in p.hops
+        )
     )
 
-    risk = first.hops[-1].procedure.risk
-    risk_text = f"Risk: {risk.level}. {risk.impact}"
+    risk_text = "\n".join(_risk(planned))
 
-    values = {
+    values: Fields = {
         "short_description": short,
         "description": "\n".join(description),
         "justification": justification,
@@ -186,17 +185,20 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> dict[str, str]:
         "risk_impact_analysis": risk_text,
         "start_date": _servicenow_time(change.window.start),
         "end_date": _servicenow_time(change.window.end),
-        "cmdb_ci": ", ".join(names),
+        "cmdb_ci": names[0],
+        "affected_cis": names,
     }
     return values
 
 
-def render_text(fields: dict[str, str], when: Timing) -> str:
+def render_text(fields: Fields, when: Timing, change: Change) -> str:
     parts = []
     for key, label in FIELDS:
-        value = fields[key]
+        field = fields[key]
+        value = "\n".join(f"- {item}" for item in field) if isinstance(field, list) else field
         if key in ("start_date", "end_date"):
-            value += " UTC"
+            moment = change.window.start if key == "start_date" else change.window.end
+            value += f" UTC (local: {_local(moment)})"
         parts.append(f"{label} ({key}):\n{_indent(value)}")
     status = "fits" if when.fits else "TOO SHORT"
     parts.append(
@@ -204,6 +206,90 @@ def render_text(fields: dict[str, str], when: Timing) -> str:
         f"{duration(when.plan_minutes)} + backout {duration(when.backout_minutes)}: {status}"
     )
     return "\n\n".join(parts) + "\n"
+
+
+def _backout(planned: Sequence[Plan]) -> list[str]:
+    """Every upgrade's backout, in the order of the route, each with its own snapshots: on a
+    route, a failed second upgrade reverts to the second snapshot, not the first."""
+    lines: list[str] = []
+    targets: dict[str, list[Plan]] = {}
+    for plan in planned:
+        for hop in plan.hops:
+            targets.setdefault(hop.procedure.target, []).append(plan)
+    multi = len(targets) > 1 or any(len(p.hops) > 1 for p in planned)
+    for target in sorted(targets, key=lambda t: Version.parse(t).key()):
+        members = targets[target]
+        hop = next(h for h in members[0].hops if h.procedure.target == target)
+        backout = hop.backout
+        if multi:
+            lines.append(f"If the upgrade to {target} fails ({', '.join(_names(members))}):")
+        lines.append("Invoke when: " + " ".join(backout.when))
+        for step in backout.steps:
+            detail = f": {step.text.plain}" if len(planned) == 1 else ""
+            lines.append(f"{step.number}. {step.title}{detail}")
+        lines.append(backout.snapshot_until)
+        lines.append(
+            "Snapshots to revert to: "
+            + ", ".join(
+                f"{p.appliance.name}: {h.snapshot_name}"
+                + (f" at {p.appliance.snapshot}" if p.appliance.snapshot else "")
+                for p in members
+                for h in p.hops
+                if h.procedure.target == target
+            )
+        )
+        lines.append("")
+    return lines[:-1]
+
+
+def _risk(planned: Sequence[Plan]) -> list[str]:
+    """The catalogue's risk of each upgrade, and the steps that come from field reports."""
+    lines = []
+    seen: dict[str, Hop] = {}
+    for plan in planned:
+        for hop in plan.hops:
+            seen.setdefault(hop.procedure.target, hop)
+    hops = [seen[t] for t in sorted(seen, key=lambda t: Version.parse(t).key())]
+    for hop in hops:
+        risk = hop.procedure.risk
+        label = f"{hop.procedure.target}: " if len(hops) > 1 else ""
+        lines.append(f"{label}Risk: {risk.level}. {risk.impact}")
+    field = [(hop, [step for step in hop.steps if step.source.kind == "field"]) for hop in hops]
+    field = [(hop, steps) for hop, steps in field if steps]
+    if field:
+        lines.append("")
+        lines.append(
+            "Steps from field reports, not from a vendor document; each runbook flags them, "
+            "and each is to be confirmed against the vendor document for the build before the "
+            "window:"
+        )
+        for hop, steps in field:
+            titles = sorted({step.source.title for step in steps})
+            lines.append(
+                f"- {hop.procedure.target}: "
+                + "; ".join(step.title for step in steps)
+                + f" (source: {'; '.join(titles)})"
+            )
+    return lines
+
+
+def _names(plans: Sequence[Plan]) -> list[str]:
+    return [p.appliance.name for p in plans]
+
+
+def _window_text(change: Change) -> str:
+    start, end = change.window.start, change.window.end
+    return (
+        f"{_local(start)} to {_local(end)} (local); "
+        f"{_servicenow_time(start)} to {_servicenow_time(end)} UTC"
+    )
+
+
+def _local(moment: datetime) -> str:
+    """The time as the inventory wrote it, with its offset from UTC."""
+    offset = moment.strftime("%z")
+    shown = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    return f"{moment.strftime('%Y-%m-%d %H:%M')} {shown}"
 
 
 def _indent(text: str) -> str:

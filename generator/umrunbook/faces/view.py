@@ -19,7 +19,7 @@ Prose is a tuple of parts (text, kind):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from umrunbook.faces.uploads import (
@@ -132,6 +132,7 @@ class StepView:
 class PhaseView:
     heading: str
     steps: tuple[StepView, ...]
+    phase: str = ""  # the catalogue's phase: "before", "window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +175,13 @@ class RunbookView:
     cleanup: PlannedStep
     cleanup_tick: Tick
     cleanup_label: str  # "Snapshot removed", "Snapshots removed"
+    # On a route: every upgrade's steps before the window, shown first, ahead of the upgrades.
+    before: tuple[PhaseView, ...] = ()
 
     @property
     def ticks(self) -> tuple[Tick, ...]:
         """Every tickable line, in the order the runbook shows them."""
-        found: list[Tick] = []
+        found: list[Tick] = [s.tick for phase in self.before for s in phase.steps]
         for hop in self.hops:
             found += [line.tick for line in hop.prerequisites]
             found += [s.tick for phase in hop.phases for s in phase.steps]
@@ -206,6 +209,14 @@ def runbook_view(
     a = plan.appliance
     title = TITLE_EXECUTED if executed is not None else TITLE_PLANNED
     hops = tuple(_hop_view(plan, hop, n, executed) for n, hop in enumerate(plan.hops))
+    before: tuple[PhaseView, ...] = ()
+    if multi:
+        # What is done before the window comes first, for every upgrade: a route's second
+        # download is not found in the middle of the night.
+        before = tuple(p for hv in hops for p in hv.phases if p.phase == "before")
+        hops = tuple(
+            replace(hv, phases=tuple(p for p in hv.phases if p.phase != "before")) for hv in hops
+        )
     label = "Snapshots removed" if multi else "Snapshot removed"
     return RunbookView(
         plan=plan,
@@ -217,6 +228,7 @@ def runbook_view(
         cleanup=plan.hops[-1].cleanup,
         cleanup_tick=_tick(CLEANUP_KEY, CLEANUP_KEY, "", label, executed),
         cleanup_label=label,
+        before=before,
     )
 
 
@@ -318,7 +330,9 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
         )
 
     phases = tuple(
-        PhaseView(prefix + heading, tuple(step_view(s) for s in hop.steps if s.phase == phase))
+        PhaseView(
+            prefix + heading, tuple(step_view(s) for s in hop.steps if s.phase == phase), phase
+        )
         for phase, heading in PHASES
         if any(s.phase == phase for s in hop.steps)
     )

@@ -302,7 +302,11 @@ class _Reader:
         if entry is None:
             return None
         node = self.mapping(
-            entry[1], "upgrade", entry[0], ("target", "bundle", "bundles"), ("target", "bundle")
+            entry[1],
+            "upgrade",
+            entry[0],
+            ("target", "bundle", "bundles", "via"),
+            ("target", "bundle"),
         )
         if node is None:
             return None
@@ -349,9 +353,42 @@ class _Reader:
                         failed = True
                     else:
                         hops.append((key, spec))
-        if target is None or bundle is None or failed:
+        via = self.via(node)
+        if target is None or bundle is None or failed or via is None:
             return None
-        return Upgrade(target, bundle, tuple(hops))
+        return Upgrade(target, bundle, tuple(hops), via)
+
+    def via(self, node: Map) -> tuple[str, ...] | None:
+        """upgrade.via: the stops a route must take, each a version; None when invalid.
+
+        Whether they make a route is planning's to say: it knows the catalogue."""
+        entry = node.entries.get("via")
+        if entry is None or _is_null(entry[1]):
+            return ()
+        value = entry[1]
+        self.lines["upgrade.via"] = value.line
+        items = value.items if isinstance(value, Seq) else (value,)
+        stops: list[str] = []
+        for item in items:
+            if not isinstance(item, Scalar) or item.null:
+                self.problem(
+                    item.line,
+                    "upgrade.via",
+                    f"expected a version, got {_kind(item)}",
+                    'list the versions to upgrade through, e.g. via: ["4.5"]',
+                )
+                return None
+            try:
+                stops.append(fields.version(item.text).short)
+            except Invalid as exc:
+                self.problem(
+                    item.line,
+                    "upgrade.via",
+                    exc.message,
+                    'list the versions to upgrade through, e.g. via: ["4.5"]',
+                )
+                return None
+        return tuple(stops)
 
     def bundle(self, node: Node, where: str, line: int) -> BundleSpec | None:
         """One upgrade's files: a .shar with its SHA-256, or an ISO set named by its build."""

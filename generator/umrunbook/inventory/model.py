@@ -73,6 +73,8 @@ class Upgrade:
     target: str
     bundle: BundleSpec  # the target's
     hops: tuple[tuple[str, BundleSpec], ...] = ()  # upgrade.bundles: the intermediate targets'
+    # upgrade.via: the stops the route must take, in order ("" none: the planner chooses)
+    via: tuple[str, ...] = ()
 
     def bundle_for(self, target: str, final: bool) -> BundleSpec | None:
         from umrunbook.versions import Version

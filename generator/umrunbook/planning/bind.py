@@ -11,7 +11,9 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping, Set
+from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from umrunbook import __version__
 from umrunbook.catalogue.procedure import (
@@ -26,6 +28,7 @@ from umrunbook.catalogue.procedure import (
 from umrunbook.errors import InputError, Problem
 from umrunbook.inventory.model import Appliance, BundleSpec, Inventory
 from umrunbook.planning.agent_manifest import STATE_DIR, manifest_for
+from umrunbook.planning.between import go_no_go
 from umrunbook.planning.plan import (
     NOTHING_TO_DO,
     PLANNED,
@@ -36,6 +39,11 @@ from umrunbook.planning.plan import (
     Plan,
     PlannedStep,
     Text,
+)
+from umrunbook.planning.routes import (
+    choose_route,
+    pinned_route,
+    stops_text,
 )
 from umrunbook.versions import Version
 
@@ -84,34 +92,6 @@ def generated_at() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def find_route(
-    version: Version, target: Version, catalogue: Catalogue
-) -> tuple[Procedure, ...] | None:
-    """The vendor-supported route with the fewest hops; among as short, the highest stops.
-
-    Each hop is a procedure that accepts the version the previous hop left behind. None when
-    there is no route; () when the version already is the target.
-    """
-    if version.key() == target.key():
-        return ()
-    routes: list[tuple[Procedure, ...]] = [()]
-    for _ in range(len(catalogue.procedures)):
-        extended: list[tuple[Procedure, ...]] = []
-        for route in routes:
-            at = route[-1].target_version if route else version
-            for procedure in catalogue.procedures:
-                step_to = procedure.target_version
-                if at < step_to <= target and procedure.accepts(at):
-                    extended.append((*route, procedure))
-        done = [r for r in extended if r[-1].target_version.key() == target.key()]
-        if done:
-            return max(done, key=lambda r: tuple(p.target_version.key() for p in r))
-        routes = extended
-        if not routes:
-            break
-    return None
-
-
 def describe_paths(catalogue: Catalogue) -> str:
     return "; ".join(f"{p.sources_text} → {p.target}" for p in catalogue.procedures)
 
@@ -134,7 +114,35 @@ def plan_for(
                 )
             ]
         )
-    route = find_route(appliance.version, target, catalogue)
+    choice = choose_route(appliance.version, target, catalogue)
+    route = None if choice is None else choice.procedures
+    reason = "" if choice is None else choice.reason
+    via = inventory.upgrade.via
+    if via and route:
+        pinned = pinned_route(appliance.version, target, via, catalogue)
+        if isinstance(pinned, str):
+            raise InputError(
+                [
+                    Problem(
+                        inventory.path,
+                        inventory.lines.get("upgrade.via"),
+                        "upgrade.via",
+                        f"{appliance.name}: {appliance.version} → {target.short} through "
+                        f"{', '.join(via)} is not a possible route: {pinned}",
+                        f"give stops the catalogue allows (the planner's route: "
+                        f"{stops_text(appliance.version, route)}), or remove upgrade.via",
+                    )
+                ]
+            )
+        if pinned != route:
+            reason = (
+                f"pinned by upgrade.via; the planner would take "
+                f"{stops_text(appliance.version, route)}"
+                + (f" ({choice.reason})" if choice and choice.reason else "")
+            )
+        elif len(pinned) > 1:
+            reason = f"pinned by upgrade.via, as the planner would choose ({reason})"
+        route = pinned
     if route is None:
         new_appliance = (
             " (a new appliance with data migration is needed)"
@@ -181,6 +189,7 @@ def plan_for(
         at = procedure.target_version
     if problems:
         raise InputError(problems)
+    hops = _route_order(hops, catalogue)
     return Plan(
         appliance,
         inventory.change,
@@ -191,7 +200,42 @@ def plan_for(
         now,
         GENERATOR,
         inventory.transfer,
+        reason,
     )
+
+
+def _route_order(hops: list[Hop], catalogue: Catalogue) -> list[Hop]:
+    """A route's steps numbered in the order they are done: what comes before the window, for
+    every upgrade, first; then each upgrade's window, the second and later ones opened by a
+    go / no-go on the one before."""
+    if len(hops) < 2:
+        return hops
+    with_gates = [hops[0]]
+    for previous, hop in pairwise(hops):
+        gate = go_no_go(previous, hop, catalogue)
+        steps = [s for s in hop.steps if s.phase == "before"]
+        steps += [gate, *(s for s in hop.steps if s.phase != "before")]
+        with_gates.append(
+            replace(
+                hop,
+                steps=tuple(steps),
+                estimate_minutes=hop.estimate_minutes + gate.estimate_minutes,
+            )
+        )
+    counter = _Counter()
+    numbers: dict[tuple[int, int], str] = {}
+    for before in (True, False):
+        for h, hop in enumerate(with_gates):
+            for i, step in enumerate(hop.steps):
+                if (step.phase == "before") is before:
+                    numbers[(h, i)] = counter.next()
+    return [
+        replace(
+            hop,
+            steps=tuple(replace(step, number=numbers[(h, i)]) for i, step in enumerate(hop.steps)),
+        )
+        for h, hop in enumerate(with_gates)
+    ]
 
 
 class _Counter:

@@ -125,6 +125,7 @@ class Plan:
     generated_at: datetime
     generator: str
     transfer: Transfer
+    route_reason: str = ""  # why this route of several upgrades: `check` shows it
 
     @property
     def route(self) -> tuple[Version, ...]:

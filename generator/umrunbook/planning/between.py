@@ -1,0 +1,98 @@
+"""Between two upgrades of a route: the go / no-go for the next one, and the last snapshot.
+
+The step is umrunbook's own (a route is umrunbook's plan, not a vendor procedure); what it
+says of the snapshot comes from the vendor's 4.5 overview, named in the step's text.
+"""
+
+from __future__ import annotations
+
+from umrunbook.catalogue.procedure import PLACES, Catalogue, Reference
+from umrunbook.planning.plan import Hop, PlannedStep, Text
+from umrunbook.versions import Version
+
+GO_NO_GO_ID = "go-no-go"
+NO_REVERT_FROM = Version.parse("4.5")  # the first target whose vendor text says it
+NO_REVERT_REFERENCE = ("4.5", "VM45-ov")
+
+
+def go_no_go(previous: Hop, hop: Hop, catalogue: Catalogue, number: str = "") -> PlannedStep:
+    """The step that opens `hop`'s part of the window, after `previous` has been verified."""
+    done = previous.target_version.short
+    nxt = hop.target_version.short
+    snapshot = previous.snapshot_name
+    segments: list[tuple[str, bool]] = [
+        (
+            f"The upgrade to {done} is verified: its verify step passed and its certificates are "
+            f"accepted again. Go on to {nxt} only if that is so and the window still holds this "
+            "upgrade and its backout (the estimates at its steps). Otherwise stop here: the "
+            f"appliance stays at {done}; close the change for what was done and plan the upgrade "
+            f"to {nxt} in a new window. The snapshot ",
+            False,
+        ),
+        (snapshot, True),
+        (": ", False),
+    ]
+    reference = _no_revert_reference(catalogue)
+    if previous.target_version >= NO_REVERT_FROM and reference is not None:
+        carried = (
+            ""
+            if previous.target_version.key() == NO_REVERT_FROM.key()
+            else f" (said for 4.5; umrunbook applies it to {done} too)"
+        )
+        segments.append(
+            (
+                f"do not revert to it from now on. The vendor recommends not reverting to the "
+                f"snapshot after a successful upgrade to 4.5, so that monthly aggregation and "
+                f"reporting keep working{carried}: {reference.title}. If the upgrade to {nxt} "
+                f"fails, its own snapshot, taken next, is the backout. Delete ",
+                False,
+            )
+        )
+        segments.append((snapshot, True))
+        segments.append(
+            (" when you close the change, with the other snapshots of this change.", False)
+        )
+    else:
+        segments.append(
+            (
+                f"keep it: it still takes the appliance back to {previous.source_version}. If "
+                f"the upgrade to {nxt} fails, revert to its own snapshot, taken next, which "
+                f"holds the verified {done}. Delete both when you close the change.",
+                False,
+            )
+        )
+    tool = hop.procedure.reference("TOOL")
+    return PlannedStep(
+        number=number,
+        id=GO_NO_GO_ID,
+        title=f"Go / no-go for the upgrade to {nxt}",
+        phase="window",
+        where="workstation",
+        where_label=PLACES["workstation"],
+        by="operator",
+        text=Text(tuple(segments)),
+        commands=(),
+        agent_runs=(),
+        expect=Text(
+            ((f"Go: the upgrade to {done} is verified and the window holds {nxt}.", False),)
+        ),
+        if_not=Text(
+            (
+                (
+                    f"No-go: stop at {done}, record it in the change, and plan {nxt} anew.",
+                    False,
+                ),
+            )
+        ),
+        estimate_minutes=5,
+        source=tool,
+        source_note="a route's decision point between two upgrades",
+    )
+
+
+def _no_revert_reference(catalogue: Catalogue) -> Reference | None:
+    target, ref_id = NO_REVERT_REFERENCE
+    procedure = catalogue.get(target)
+    if procedure is None:
+        return None
+    return procedure.references.get(ref_id)
