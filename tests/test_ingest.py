@@ -177,3 +177,46 @@ def test_evidence_of_another_change_and_option_misuse(
     assert half.returncode == 2 and "--inventory and --out go together" in half.stderr
     missing = umrunbook(["ingest", str(tmp_path / "nope.json")])
     assert missing.returncode == 1 and "nope.json: no such file" in missing.stderr
+
+
+def _resigned(evidence: Path, target: Path, agent_sha256: str) -> Path:
+    """The evidence as an agent whose file hashes to `agent_sha256` would have written it: a
+    forgery with its digest made again, which the digest alone cannot tell."""
+    import re
+
+    from umrunbook.planning.agent_file import evidence_digest
+
+    text = evidence.read_text(encoding="utf-8")
+    text = re.sub(r'"file_sha256": "[0-9a-f]*"', f'"file_sha256": "{agent_sha256}"', text)
+    blank = re.sub(r'"digest": "sha256:[0-9a-f]+"', '"digest": ""', text)
+    target.write_text(
+        blank.replace('"digest": ""', f'"digest": "sha256:{evidence_digest(blank)}"', 1),
+        encoding="utf-8",
+    )
+    return target
+
+
+def test_evidence_from_an_agent_the_package_does_not_hold_is_named(
+    agent_evidence: Path, package: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import hashlib
+
+    inventory, out = package
+    args = ["--inventory", str(inventory), "--out", str(out), "--format", "md"]
+    recorded = json.loads(agent_evidence.read_text())["agent"]["file_sha256"]
+    packaged = hashlib.sha256(
+        (out / "um-ams-01/agent/um-upgrade-agent.sh").read_bytes()
+    ).hexdigest()
+    assert recorded != packaged  # the test rig builds its own agent
+    foreign = umrunbook(["ingest", str(agent_evidence), *args])
+    assert foreign.returncode == 0, foreign.stderr  # used, with the doubt named
+    assert (
+        f"warning: {agent_evidence}: was written by an agent (file sha256 {recorded}) that is "
+        "not the package's agent for um-ams-01" in " ".join(foreign.stderr.split())
+    )
+    own = _resigned(agent_evidence, tmp_path / "evidence.json", packaged)
+    matched = umrunbook(["ingest", str(own), *args])
+    assert matched.returncode == 0, matched.stderr
+    assert "warning" not in matched.stderr
+    forged = _resigned(agent_evidence, tmp_path / "forged.json", "0" * 64)
+    assert "file sha256 " + "0" * 64 in umrunbook(["ingest", str(forged), *args]).stderr

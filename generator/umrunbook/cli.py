@@ -198,13 +198,14 @@ def ingest(
     A bad or changed file is reported on stderr and the others are still read (exit 1).
     With --inventory and --out, DIR/<name>/as-executed.md, .html and .pdf are written beside
     the planned runbooks and the fleet index is updated. An evidence file's digest proves
-    it was not changed after it was written, not who wrote it: keep the files with the
-    change, as fetched from the appliances.
+    it was not changed after it was written, not who wrote it: with --out, evidence whose
+    recorded agent file hash is none of the package's agents is named in a warning. Keep the
+    files with the change, as fetched from the appliances.
     """
     from umrunbook.library import ingest as ingest_evidence
 
     report = ingest_evidence(evidence, inventory, out, formats, paper)
-    for line in report.errors:  # they quote the evidence files: escaped
+    for line in (*report.errors, *report.warnings):  # they quote the evidence: escaped
         typer.echo(printable(line), err=True)
     if report.table:
         typer.echo(report.table, nl=False)

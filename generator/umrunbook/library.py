@@ -239,6 +239,7 @@ class IngestReport:
     table: str  # the fleet's state, "" when no file could be read
     errors: tuple[str, ...]  # one per evidence file that could not be used
     written: str  # what was written, "" when nothing was
+    warnings: tuple[str, ...] = ()  # evidence used, with a doubt named
 
 
 def ingest(
@@ -268,9 +269,26 @@ def ingest(
             errors.append(f"error: {exc}")
     table = fleet_table(loaded) if loaded else ""
     written = ""
+    warnings: list[str] = []
     if inventory is not None and out is not None and loaded:
-        written = _write_as_executed(inventory, out, loaded, formats, paper, errors)
-    return IngestReport(table, tuple(errors), written)
+        written = _write_as_executed(inventory, out, loaded, formats, paper, errors, warnings)
+    return IngestReport(table, tuple(errors), written, tuple(warnings))
+
+
+def _package_agents(out: Path, appliance: str) -> set[str]:
+    """The SHA-256 of every agent the package holds for an appliance (one per upgrade)."""
+    import hashlib
+
+    from umrunbook.planning.agent_file import AGENT_FILE_NAME
+
+    folder = out / appliance
+    if not folder.is_dir() or folder.is_symlink():
+        return set()
+    return {
+        hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob(AGENT_FILE_NAME))
+        if path.is_file() and not path.is_symlink()
+    }
 
 
 def _write_as_executed(
@@ -280,8 +298,9 @@ def _write_as_executed(
     formats: str,
     paper: str,
     errors: list[str],
+    warnings: list[str],
 ) -> str:
-    from umrunbook.evidence.ingest import as_executed_files, group, mismatch
+    from umrunbook.evidence.ingest import as_executed_files, foreign_agent, group, mismatch
     from umrunbook.faces.registry import parse_formats, parse_paper
     from umrunbook.package.build import update_package
 
@@ -299,8 +318,12 @@ def _write_as_executed(
         )
         if reason:
             errors.append(f"error: {reason}")
-        else:
-            usable.append(item)
+            continue
+        usable.append(item)
+        assert plan is not None  # no reason: the plan was found
+        doubt = foreign_agent(item, _package_agents(out, plan.appliance.name))
+        if doubt:
+            warnings.append(f"warning: {doubt}")
     files = as_executed_files(plans, group(usable), chosen, chosen_paper)
     notes = update_package(out, plans, files)
     return "\n".join([*notes, f"Wrote {len(files)} as-executed files to {out}"])

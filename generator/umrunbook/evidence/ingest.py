@@ -119,6 +119,24 @@ def mismatch(plan: Plan, item: Evidence) -> str | None:
     return None
 
 
+def foreign_agent(item: Evidence, package_agents: set[str]) -> str | None:
+    """Why the agent that wrote this evidence is none of the package's agents, or None.
+
+    The evidence's digest proves the file unchanged since it was written, not who wrote it;
+    the agent's own file hash, recorded in it, is compared with the agents the package holds
+    for that appliance, so evidence from another build of the agent is named."""
+    if not isinstance(item, AgentEvidence) or not package_agents:
+        return None
+    if item.agent_file_sha256 in package_agents:
+        return None
+    seen = printable(item.agent_file_sha256, newlines=False) or "no agent file hash"
+    return (
+        f"{item.path}: was written by an agent (file sha256 {seen}) that is not the package's "
+        f"agent for {item.appliance}; if the package was rendered again after the window, "
+        "compare the agent kept with the change; otherwise treat this evidence as unproven"
+    )
+
+
 def as_executed_files(
     plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
 ) -> dict[str, bytes]:

@@ -36,6 +36,7 @@ class AgentEvidence:
     finished: str
     duration_s: int | None
     steps: tuple[StepRecord, ...]
+    agent_file_sha256: str = ""  # the SHA-256 of the agent file that wrote it, as it recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def _agent_evidence(name: str, d: dict[str, Any]) -> AgentEvidence:
         finished=finished,
         duration_s=_seconds_between(started, finished),
         steps=tuple(_agent_steps(d)),
+        agent_file_sha256=_text(_get(d, "agent", "file_sha256")),
     )
 
 
