@@ -394,6 +394,7 @@ main() {
     die "REFUSED: FOLDER is not a folder: $dest" "Nothing was copied."
   fi
   mkdir -p -- "$dest" || die "REFUSED: cannot create the folder $dest" "Nothing was copied."
+  dest=$(CDPATH='' cd -P -- "$dest" && pwd -P)
   [ -z "$(ls -A -- "$dest")" ] || die \
     "REFUSED: $dest is not empty: it may hold an earlier copy, which this one must not mix with." \
     "Nothing was copied. Name a new folder: sh fetch-evidence.sh FOLDER"
