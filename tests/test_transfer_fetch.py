@@ -19,7 +19,7 @@ import pytest
 
 from tests.agent.helpers import APPLIANCE, TICKET, make_rig
 from tests.conftest import need, need_root, umrunbook
-from tests.helpers import example_plan
+from tests.helpers import example_plan, with_appliance
 from tests.helpers.winscp import WINSCP_SWITCHES, assert_documented, winscp_commands
 from tests.sshd import Server, keygen, running_agent, running_sshd
 from umrunbook.faces.transfer import transfer_files
@@ -256,3 +256,29 @@ def test_the_winscp_fetch_follows_the_documented_syntax() -> None:
     assert f'set "UM_EVIDENCE_JSON=evidence-um-fra-01-{TICKET}-4.3.json"' in cmd
     # The digest check runs whatever WinSCP's exit code: a log folder missing is no failure.
     assert cmd.index("call :check_evidence") > cmd.index("/script=")
+
+
+def test_without_a_host_key_the_fetch_refuses_before_any_connection(tmp_path: Path) -> None:
+    files = transfer_files(with_appliance(example_plan(), ssh_host_key=None))
+    assert "um-ams-01/transfer/sftp-fetch-evidence.batch" not in files
+    assert "um-ams-01/transfer/winscp-fetch-evidence.txt" not in files
+    cmd = files["um-ams-01/transfer/winscp-fetch-evidence.cmd"].decode()
+    code = [line for line in cmd.split("\r\n") if line and not line.startswith("rem")]
+    assert next(line for line in code if "goto" in line) == 'if "%UM_HOSTKEY%"=="" goto no_host_key'
+    script = tmp_path / "fetch-evidence.sh"
+    script.write_bytes(files["um-ams-01/transfer/fetch-evidence.sh"])
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sftp").write_text(f"#!/bin/sh\ntouch {tmp_path}/sftp-ran\n", encoding="utf-8")
+    (fake / "sftp").chmod(0o755)
+    result = subprocess.run(
+        ["sh", str(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "REFUSED: the inventory has no SSH host key" in result.stderr
+    assert not (tmp_path / "sftp-ran").exists()
+    assert not (tmp_path / "evidence").exists()
