@@ -66,7 +66,8 @@ def test_text_for_one_appliance_with_window_against_plan(example_inventory_file:
     ):
         assert label in text
     assert "Upgrade Usage Meter appliance um-fra-01 to 4.3" in text
-    assert "B2. Check the services of the restored appliance: Log in as root" in text
+    assert "B1. Write the agent's evidence before the revert: The revert deletes" in text
+    assert "B4. Check the services of the restored appliance: Log in as root" in text
     fra = example_plans()[2]
     minutes = duration(fra.estimate_minutes)
     backout = duration(fra.hops[-1].backout.estimate_minutes)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT, need, umrunbook
 from tests.helpers import example_plan, with_appliance, with_local_path
 from tests.helpers.winscp import WINSCP_SWITCHES, assert_documented, winscp_commands
 from umrunbook.faces.transfer import (
@@ -52,9 +52,13 @@ def text(files: dict[str, bytes], name: str) -> str:
 def test_files_with_a_host_key() -> None:
     files = transfer_files(example_plan())
     assert sorted(files) == [
+        "um-ams-01/transfer/fetch-evidence.sh",
         "um-ams-01/transfer/known_hosts",
+        "um-ams-01/transfer/sftp-fetch-evidence.batch",
         "um-ams-01/transfer/sftp-upload.batch",
         "um-ams-01/transfer/upload.sh",
+        "um-ams-01/transfer/winscp-fetch-evidence.cmd",
+        "um-ams-01/transfer/winscp-fetch-evidence.txt",
         "um-ams-01/transfer/winscp-upload.cmd",
         "um-ams-01/transfer/winscp-upload.txt",
     ]
@@ -62,7 +66,12 @@ def test_files_with_a_host_key() -> None:
 
 def test_without_a_host_key_only_the_refusing_scripts(tmp_path: Path) -> None:
     files = transfer_files(with_appliance(example_plan(), ssh_host_key=None))
-    assert sorted(files) == ["um-ams-01/transfer/upload.sh", "um-ams-01/transfer/winscp-upload.cmd"]
+    assert sorted(files) == [
+        "um-ams-01/transfer/fetch-evidence.sh",
+        "um-ams-01/transfer/upload.sh",
+        "um-ams-01/transfer/winscp-fetch-evidence.cmd",
+        "um-ams-01/transfer/winscp-upload.cmd",
+    ]
     cmd = text(files, "um-ams-01/transfer/winscp-upload.cmd")
     assert "REFUSED: the inventory has no SSH host key" in cmd
     assert "ssh-keygen -l -E sha256 -f" in cmd
@@ -318,15 +327,16 @@ def test_winscp_script_follows_the_documented_syntax(protocol: str, tmp_path: Pa
 SYSTEM_VARIABLES = {"ERRORLEVEL", "ProgramFiles", "ProgramFiles(x86)", "LOCALAPPDATA", "WINSCP_COM"}
 
 
-def cmd_lines(plan: Plan) -> list[str]:
-    name = f"{plan.appliance.name}/transfer/winscp-upload.cmd"
+def cmd_lines(plan: Plan, cmd: str = "winscp-upload.cmd") -> list[str]:
+    name = f"{plan.appliance.name}/transfer/{cmd}"
     return text(transfer_files(plan), name).split("\r\n")
 
 
+@pytest.mark.parametrize("cmd", ["winscp-upload.cmd", "winscp-fetch-evidence.cmd"])
 @pytest.mark.parametrize("has_key", [True, False])
-def test_cmd_labels_variables_and_blocks(has_key: bool) -> None:
+def test_cmd_labels_variables_and_blocks(has_key: bool, cmd: str) -> None:
     plan = example_plan() if has_key else with_appliance(example_plan(), ssh_host_key=None)
-    lines = cmd_lines(plan)
+    lines = cmd_lines(plan, cmd)
     assert lines[0] == "@echo off"
     code = [line for line in lines if line and not line.lower().startswith("rem")]
     labels = {line[1:] for line in code if line.startswith(":")}
@@ -342,7 +352,9 @@ def test_cmd_labels_variables_and_blocks(has_key: bool) -> None:
             assert variable.split(":~")[0] in assigned | SYSTEM_VARIABLES, (variable, line)
         assert stripped.count("%") % 2 == 0, line
     # Paths never go through `call` (it would expand their percent signs a second time).
-    assert all(re.fullmatch(r"call :check_\w+", line.strip()) for line in code if "call " in line)
+    assert all(
+        re.fullmatch(r"call :(check_\w+|prepare)", line.strip()) for line in code if "call " in line
+    )
 
 
 def cmd_section(lines: list[str], label: str) -> list[str]:
@@ -414,3 +426,22 @@ def test_a_value_the_program_does_not_declare_is_refused() -> None:
     assert "a='1'" in with_values(program, ["a='1'"], ["a"])
     with pytest.raises(ValueError, match="declares"):
         with_values(program, ["b='1'"], ["b"])
+
+
+@pytest.mark.parametrize("inventory", [None, "route-fleet.yaml"])
+def test_no_generated_file_bypasses_the_execution_policy(
+    inventory: str | None, tmp_path: Path
+) -> None:
+    """powershell.exe -Command needs no -ExecutionPolicy Bypass (the policy governs script
+    files), and endpoint-security rules flag it: no file of a package holds it."""
+    out = tmp_path / "runbooks"
+    source = [str(ROOT / "tests" / "golden" / "packages" / inventory)] if inventory else []
+    result = umrunbook(["render", *source, "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    written = [path for path in out.rglob("*") if path.is_file()]
+    assert any(path.name == "winscp-upload.cmd" for path in written)
+    assert any(path.name == "winscp-fetch-evidence.cmd" for path in written)
+    for path in written:
+        assert b"executionpolicy" not in path.read_bytes().lower(), path
+    for program in (ROOT / "templates" / "transfer").iterdir():
+        assert "executionpolicy" not in program.read_text(encoding="utf-8").lower(), program

@@ -73,15 +73,21 @@ def test_a_route_gets_one_transfer_set_per_hop_in_order(tmp_path: Path) -> None:
     assert [u.remote_dir for u in uploads(plan)] == ["/root/um-upgrade-4.5", "/root/um-upgrade-4.7"]
     files = transfer_files(plan)
     names = [
+        "fetch-evidence.sh",
         "known_hosts",
+        "sftp-fetch-evidence.batch",
         "sftp-upload.batch",
         "upload.sh",
+        "winscp-fetch-evidence.cmd",
+        "winscp-fetch-evidence.txt",
         "winscp-upload.cmd",
         "winscp-upload.txt",
     ]
     assert sorted(files) == [f"{hop}/{name}" for hop in (HOP1, HOP2) for name in names]
     for upload in uploads(plan):
         assert upload.agent_relpath == "../agent/um-upgrade-agent.sh"
+        # Every hop's fetch copies into the appliance's one evidence folder by default.
+        assert upload.evidence_relpath == "../../evidence"
 
 
 def test_each_hop_uploads_its_own_four_files_and_agent_into_its_folder(tmp_path: Path) -> None:

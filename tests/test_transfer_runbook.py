@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from tests.helpers import example_plan, with_appliance, with_local_path
+from tests.helpers import NOW, example_plan, route_inventory_text, with_appliance, with_local_path
+from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.faces.markdown import render_markdown
+from umrunbook.inventory.load import parse_inventory
+from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import Plan
 
 
@@ -108,3 +113,67 @@ def test_scp_protocol_is_named_in_the_steps() -> None:
     text = section(plan)
     assert "**Protocol:** SCP, binary transfer mode" in text
     assert "**File protocol** SCP" in text
+
+
+def route_plan(tmp_path: Path) -> Plan:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(route_inventory_text(), encoding="utf-8")
+    (plan,) = plan_fleet(
+        parse_inventory(path.read_text(encoding="utf-8"), path), load_catalogue(), NOW
+    )
+    return plan
+
+
+def backouts(plan: Plan) -> list[str]:
+    """Each upgrade's backout plan (a route has one per hop)."""
+    text = render_markdown(plan)
+    starts = [m.start() for m in re.finditer(r"^## (?:[\d.]+: )?Backout plan$", text, re.M)]
+    return [text[start : text.index("\n## ", start + 1)] for start in starts]
+
+
+def test_the_backout_collects_the_evidence_before_the_revert(tmp_path: Path) -> None:
+    """The revert deletes the agent's records and the upgrade logs: the backout's first steps
+    write the evidence and copy it back with the fetch, before any revert."""
+    plans = (example_plan(), route_plan(tmp_path))
+    sections = [text for plan in plans for text in backouts(plan)]
+    assert len(sections) == 3
+    for text in sections:
+        headings = re.findall(r"^### Backout B\d+: (.*)$", text, flags=re.MULTILINE)
+        first_revert = next(i for i, h in enumerate(headings) if "Revert" in h)
+        assert headings[:2] == [
+            "Write the agent's evidence before the revert",
+            "Copy the evidence and the upgrade logs to the workstation",
+        ], headings
+        assert first_revert == 2
+        assert "bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report" in text
+        collect = text[: text.index("### Backout B3")]
+        for name in ("winscp-fetch-evidence.cmd", "fetch-evidence.sh", "FETCHED"):
+            assert name in collect
+
+
+def test_the_transfer_guide_names_the_fetch_for_the_backout_and_the_ticket() -> None:
+    plan = example_plan(2)
+    text = section(plan)
+    guide = text[text.index("### Copy the evidence back to the workstation") :]
+    assert "Before a backout reverts the snapshot" in guide
+    assert "after a good night for the\nticket" in guide
+    blocks = fences(guide)
+    assert ("sh", ["bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report"]) in blocks
+    assert ("cmd", ["winscp-fetch-evidence.cmd"]) in blocks
+    assert ("sh", ["sh um-fra-01/transfer/fetch-evidence.sh"]) in blocks
+    # After a good night, the evidence step offers the same fetch for the ticket.
+    whole = render_markdown(plan)
+    evidence = whole[whole.index("Collect the evidence") :]
+    assert "winscp-fetch-evidence.cmd" in evidence[:1500]
+
+
+def test_the_gui_step_accepts_the_padded_fingerprint_of_winscp_before_5_20() -> None:
+    plan = example_plan(2)
+    key = plan.appliance.ssh_host_key
+    assert key is not None
+    text = section(plan)
+    step = text[text.index("WinSCP shows the server's host key") :]
+    step = step[: step.index("\n4. ")]
+    assert "If it differs in any character, choose **Cancel**" in step
+    assert "WinSCP before 5.20 shows the same fingerprint with a\n   trailing `=`" in step
+    assert f"`{key.winscp}=` is the\n   same key" in step

@@ -28,6 +28,8 @@
 
 set -eu
 
+prog=upload.sh
+
 # --- values (written by umrunbook) ---
 appliance=''
 host=''
@@ -258,6 +260,89 @@ sftp_destination() {
   esac
 }
 
+# Why sftp could not start a session, named from ssh's and sftp's own messages in the log $1,
+# with those lines beside the verdict and what to do next; $2 is what was not done ("Nothing
+# was uploaded."). Returns only when the log names none of these causes.
+diagnose() {
+  diag_log=$1
+  diag_none=$2
+  if diag_seen 'Host key verification failed' 'REMOTE HOST IDENTIFICATION HAS CHANGED' \
+    'No matching host key' 'no matching host key'; then
+    diag_say "REFUSED: $host did not present the inventory's host key ($host_key_fingerprint)."
+    diag_lines
+    diag_say "$diag_none Do not connect until you know why: read the key on the" \
+      "appliance's console (ssh-keygen -l -E sha256 -f $host_key_file)" \
+      "and compare; if the appliance's key really changed, correct the inventory and render again."
+    exit 1
+  fi
+  # Past the session's start, a failure is the transfer's, not the connection's.
+  ! grep -q -e '^sftp> ' -- "$diag_log" || return 0
+  if diag_seen 'Could not resolve hostname' 'Name or service not known' \
+    'Temporary failure in name resolution' 'nodename nor servname' 'No address associated'; then
+    diag_fail "name resolution: this workstation cannot resolve the name $host." \
+      "Next: check the name in the inventory (host of $appliance) and this workstation's DNS" \
+      "(nslookup $host); with the appliance's IP address in the inventory, render again."
+  elif diag_seen 'Connection refused'; then
+    diag_fail "connection refused: nothing listens on $host port $port." \
+      "Next: on the appliance's console, check that SSH is started (the runbook's step that" \
+      "enables SSH) and that it listens on port $port (ssh_port in the inventory)."
+  elif diag_seen 'timed out' 'Operation timed out'; then
+    diag_fail "time-out: $host did not answer on port $port within 30 seconds." \
+      "Next: check that the VM is powered on and that the address is the appliance's; a" \
+      "firewall between this workstation and the appliance may drop port $port."
+  elif diag_seen 'No route to host' 'Network is unreachable'; then
+    diag_fail "no route: this workstation has no network path to $host." \
+      "Next: check the address in the inventory and this workstation's network (VPN, jump host)."
+  elif diag_seen 'Permission denied' 'Too many authentication failures'; then
+    diag_fail "authentication: the appliance did not accept $user's password or key." \
+      "Next: type root's password again (mind the keyboard layout); check it by logging in" \
+      "as root on the appliance's console."
+  elif diag_seen 'subsystem request failed'; then
+    if [ "$protocol" = scp ]; then
+      diag_fail "no SFTP: the appliance's SSH server offers no SFTP subsystem." \
+        "Next: the inventory says the appliance takes SCP: use WinSCP with SCP, as the runbook" \
+        "describes."
+    fi
+    diag_fail "no SFTP: the appliance's SSH server offers no SFTP subsystem." \
+      "Next: on the appliance's console, check the Subsystem sftp line of /etc/ssh/sshd_config," \
+      "or use WinSCP with SCP."
+  elif diag_seen 'Connection closed' 'Connection reset'; then
+    diag_fail "connection closed: $host closed the connection before the session started." \
+      "Next: read the lines above; on the appliance's console, check that sshd runs and that" \
+      "root may log in over SSH."
+  fi
+}
+
+# Whether the log holds any of the messages given (as fixed text, in any case); the first
+# three such lines are kept for diag_lines.
+diag_seen() {
+  diag_found=$(for diag_text in "$@"; do grep -i -F -e "$diag_text" -- "$diag_log"; done | head -n 3) || true
+  [ -n "$diag_found" ]
+}
+
+# The messages diag_seen found, each once, as ssh or sftp printed them (line ends dropped,
+# other control characters replaced).
+diag_lines() {
+  printf '%s\n' "$diag_found" | LC_ALL=C tr -d '\r' | LC_ALL=C tr -c '[:print:]\n' '?' |
+    awk '!seen[$0]++' | while IFS= read -r diag_line; do
+    printf '%s:   ssh/sftp said: %s\n' "$prog" "$diag_line" >&2
+  done
+}
+
+diag_say() {
+  for diag_text in "$@"; do
+    printf '%s: %s\n' "$prog" "$diag_text" >&2
+  done
+}
+
+diag_fail() {
+  diag_say "FAILED: $1"
+  diag_lines
+  shift
+  diag_say "$@" "$diag_none"
+  exit 1
+}
+
 upload() {
   say "connecting to $user@$host port $port; its $host_key_type host key must be $host_key_fingerprint"
   if [ "$delivery" = iso ]; then
@@ -294,22 +379,7 @@ upload() {
   if [ "$status" -eq 0 ]; then
     return 0
   fi
-  if grep -q -e 'Host key verification failed' -e 'REMOTE HOST IDENTIFICATION HAS CHANGED' \
-    -e 'No matching host key' -e 'no matching host key' "$work/sftp.log"; then
-    die \
-      "REFUSED: $host did not present the inventory's host key ($host_key_fingerprint)." \
-      "Nothing was uploaded. Do not connect until you know why: read the key on the" \
-      "appliance's console (ssh-keygen -l -E sha256 -f $host_key_file)" \
-      "and compare; if the appliance's key really changed, correct the inventory and render again."
-  fi
-  if grep -q -e 'subsystem request failed' -e 'Connection closed' "$work/sftp.log" &&
-    ! grep -q -e '^sftp> ' "$work/sftp.log"; then
-    say "sftp could not start a session: wrong password or key, or no SFTP on the appliance."
-    if [ "$protocol" = scp ]; then
-      say "The inventory says the appliance takes SCP: if it offers no SFTP, upload with WinSCP"
-      say "(SCP), as the runbook describes."
-    fi
-  fi
+  diagnose "$work/sftp.log" "Nothing was uploaded."
   die \
     "FAILED: sftp stopped with exit code $status (its output is above)." \
     "A file that was cut off stays under its temporary name (.part) on the appliance," \

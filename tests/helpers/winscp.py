@@ -7,6 +7,7 @@ from __future__ import annotations
 WINSCP_SWITCHES = {
     "open": {"-hostkey"},
     "put": {"-transfer", "-resumesupport"},
+    "get": {"-transfer", "-preservetime"},
     "option": set(),
     "cd": set(),
     "ls": set(),

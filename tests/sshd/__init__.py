@@ -113,7 +113,9 @@ def _wait_for(
 
 
 @contextmanager
-def running_sshd(address: str = "127.0.0.1") -> Iterator[Server]:
+def running_sshd(address: str = "127.0.0.1", sftp: bool = True) -> Iterator[Server]:
+    """The server; with sftp=False it offers no SFTP subsystem (and runs nothing else: the
+    chroot holds no shell), as an appliance whose sshd_config lost its Subsystem line."""
     # ChrootDirectory wants every component root-owned and writable by root only: /tmp is not.
     folder = Path(tempfile.mkdtemp(prefix="umrunbook-sshd-", dir="/run"))
     process: subprocess.Popen[bytes] | None = None
@@ -153,8 +155,11 @@ def running_sshd(address: str = "127.0.0.1") -> Iterator[Server]:
                     "PermitEmptyPasswords no",
                     "MaxAuthTries 6",
                     f"ChrootDirectory {chroot}",
-                    "ForceCommand internal-sftp",
-                    "Subsystem sftp internal-sftp",
+                    *(
+                        ["ForceCommand internal-sftp", "Subsystem sftp internal-sftp"]
+                        if sftp
+                        else []
+                    ),
                     "AllowTcpForwarding no",
                     "X11Forwarding no",
                     "LogLevel VERBOSE",

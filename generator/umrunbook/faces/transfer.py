@@ -39,11 +39,16 @@ from umrunbook.faces.templating import read_template, text_environment
 # The data and the quoting live in faces/uploads.py, which the runbook's transfer guide reads
 # too; the names stay importable from here.
 from umrunbook.faces.uploads import (
+    FETCH_SH,
     KNOWN_HOSTS,
     REMOTE_USER,
     SFTP_BATCH,
+    SFTP_FETCH_BATCH,
     UPLOAD_SH,
     WINSCP_CMD,
+    WINSCP_FETCH_CMD,
+    WINSCP_FETCH_LOG,
+    WINSCP_FETCH_SCRIPT,
     WINSCP_LOG,
     WINSCP_SCRIPT,
     Quoted,
@@ -107,7 +112,86 @@ def _files_for(upload: Upload) -> dict[str, bytes]:
         files[f"{folder}/{WINSCP_SCRIPT}"] = _crlf(_render("transfer/winscp-upload.txt.j2", upload))
     files[f"{folder}/{UPLOAD_SH}"] = _upload_sh(upload, batch_sha256)
     files[f"{folder}/{WINSCP_CMD}"] = _crlf(_winscp_cmd(upload))
+    files.update(_fetch_files(upload))
     return dict(sorted(files.items()))
+
+
+def _fetch_files(upload: Upload) -> dict[str, bytes]:
+    """The evidence fetch of this hop: fetch-evidence.sh with its sftp batch file, and the WinSCP
+    script with its .cmd; without a host key only the two programs, which refuse to run."""
+    folder = upload.folder
+    files: dict[str, bytes] = {}
+    batch_sha256 = ""
+    if upload.host_key is not None:
+        batch = _render("transfer/sftp-fetch-evidence.batch.j2", upload)
+        batch_sha256 = hashlib.sha256(batch).hexdigest()
+        files[f"{folder}/{SFTP_FETCH_BATCH}"] = batch
+        script = _render("transfer/winscp-fetch-evidence.txt.j2", upload)
+        files[f"{folder}/{WINSCP_FETCH_SCRIPT}"] = _crlf(script)
+    files[f"{folder}/{FETCH_SH}"] = _fetch_sh(upload, batch_sha256)
+    files[f"{folder}/{WINSCP_FETCH_CMD}"] = _crlf(_winscp_fetch_cmd(upload))
+    return files
+
+
+def _fetch_sh(upload: Upload, batch_sha256: str) -> bytes:
+    """fetch-evidence.sh: the one program in templates/transfer/, with this hop's values."""
+    key = upload.host_key
+    values = {
+        "appliance": upload.appliance,
+        "host": upload.host,
+        "port": upload.port,
+        "user": REMOTE_USER,
+        "ticket": upload.ticket,
+        "protocol": upload.protocol,
+        "state_dir": upload.state_dir,
+        "state_name": upload.state_name,
+        "install_logs": upload.install_logs,
+        "install_logs_name": f"logs/{upload.install_logs_name}",
+        "backup_logs": upload.backup_logs,
+        "backup_logs_name": f"logs/{upload.backup_logs_name}",
+        "evidence_json": upload.evidence_json,
+        "agent_after": upload.agent_after,
+        "evidence_relpath": upload.evidence_relpath,
+        "host_key_type": key.key_type if key else "",
+        "host_key_fingerprint": key.sha256 if key else "",
+        "host_key_algorithms": host_key_algorithms(key) if key else "",
+        "host_key_file": host_key_file(key) if key else "",
+        "batch_sha256": batch_sha256,
+    }
+    header = (
+        f"# For {comment_text(upload.appliance)}, change {comment_text(upload.ticket)}; "
+        f"written by {comment_text(upload.generator)}."
+    )
+    lines = [header, *(f"{name}={sh_quote(value)}" for name, value in values.items())]
+    return with_values(read_template(f"transfer/{FETCH_SH}"), lines, list(values)).encode()
+
+
+def _winscp_fetch_cmd(upload: Upload) -> bytes:
+    """winscp-fetch-evidence.cmd: the one program in templates/transfer/, with this hop's values."""
+    key = upload.host_key
+    values = {
+        "UM_APPLIANCE": upload.appliance,
+        "UM_HOST": upload.host,
+        "UM_PORT": upload.port,
+        "UM_TICKET": upload.ticket,
+        "UM_STATE_DIR": upload.state_dir,
+        "UM_STATE_NAME": upload.state_name,
+        "UM_INSTALL_LOGS_NAME": upload.install_logs_name,
+        "UM_BACKUP_LOGS_NAME": upload.backup_logs_name,
+        "UM_EVIDENCE_JSON": upload.evidence_json,
+        "UM_AGENT_AFTER": upload.agent_after,
+        "UM_DEST_RELPATH": upload.evidence_relpath_windows,
+        "UM_HOSTKEY": key.winscp if key else "",
+        "UM_SCRIPT_NAME": WINSCP_FETCH_SCRIPT,
+        "UM_LOG_NAME": WINSCP_FETCH_LOG,
+    }
+    header = (
+        f"rem For {rem_text(upload.appliance)}, change {rem_text(upload.ticket)}; "
+        f"written by {rem_text(upload.generator)}."
+    )
+    lines = [header, *(f'set "{name}={cmd_value(value)}"' for name, value in values.items())]
+    program = read_template(f"transfer/{WINSCP_FETCH_CMD}")
+    return with_values(program, lines, list(values), CMD_VALUES).encode()
 
 
 def _upload_sh(upload: Upload, batch_sha256: str) -> bytes:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from umrunbook.inventory.hostkeys import HostKey
+from umrunbook.planning.agent_manifest import STATE_DIR
+from umrunbook.planning.bind import AGENT_FILE
 from umrunbook.planning.plan import PLANNED, BundleItem, Hop, Plan
 
 #: The vendor's procedure uploads as root: the installation folder belongs to root.
@@ -25,6 +27,15 @@ KNOWN_HOSTS = "known_hosts"
 WINSCP_SCRIPT = "winscp-upload.txt"
 WINSCP_CMD = "winscp-upload.cmd"
 WINSCP_LOG = "winscp-upload.log"
+
+# The evidence fetch: the agent's folder and the upgrade logs, copied back to the workstation.
+FETCH_SH = "fetch-evidence.sh"
+SFTP_FETCH_BATCH = "sftp-fetch-evidence.batch"
+WINSCP_FETCH_SCRIPT = "winscp-fetch-evidence.txt"
+WINSCP_FETCH_CMD = "winscp-fetch-evidence.cmd"
+WINSCP_FETCH_LOG = "winscp-fetch-evidence.log"
+#: Where the fetch puts the copy by default: <appliance>/EVIDENCE_FOLDER in the package.
+EVIDENCE_FOLDER = "evidence"
 
 # Host key algorithms OpenSSH may negotiate for each key type: pinning them makes the server
 # present the inventory's key, never another of its keys that known_hosts does not hold.
@@ -199,6 +210,10 @@ class Upload:
     delivery: str = "shar"
     items: tuple[BundleItem, ...] = ()  # every file of the hop, the bundle (or ISO) first
     make_remote_dir: bool = False  # the folder is not the installation's: create it if missing
+    state_dir: str = STATE_DIR  # the agent's folder on the appliance: its evidence and records
+    install_dir: str = "/opt/vmware/cloudusagemetering"
+    backup_dir: str = "/opt/vmware/cloudusagemetering-old"
+    evidence_json: str = ""  # the agent's evidence file of this upgrade, in state_dir
 
     @property
     def iso(self) -> bool:
@@ -248,6 +263,48 @@ class Upload:
     def local_bundle_default(self) -> str | None:
         return windows_path(self.bundle.local_path)
 
+    @property
+    def agent_after(self) -> str:
+        """The agent's own copy on the appliance, which runs `report`."""
+        return posixpath.join(self.state_dir, AGENT_FILE)
+
+    @property
+    def state_name(self) -> str:
+        """The agent's folder as the fetch names it locally: um-upgrade-agent."""
+        return posixpath.basename(self.state_dir.rstrip("/"))
+
+    @property
+    def install_logs(self) -> str:
+        """Where the upgrade writes its inplaceupgradeum-* logs (the agent reads them there)."""
+        return posixpath.join(self.install_dir, "var/logs")
+
+    @property
+    def backup_logs(self) -> str:
+        """The same in the previous installation, which the bundle moves aside."""
+        return posixpath.join(self.backup_dir, "var/logs")
+
+    @property
+    def install_logs_name(self) -> str:
+        return posixpath.basename(self.install_dir.rstrip("/"))
+
+    @property
+    def backup_logs_name(self) -> str:
+        return posixpath.basename(self.backup_dir.rstrip("/"))
+
+    @property
+    def evidence_folder(self) -> str:
+        """Where the fetch puts the copy by default, inside the package."""
+        return f"{self.appliance}/{EVIDENCE_FOLDER}"
+
+    @property
+    def evidence_relpath(self) -> str:
+        """That folder relative to the transfer folder: ../evidence."""
+        return posixpath.relpath(self.evidence_folder, self.folder)
+
+    @property
+    def evidence_relpath_windows(self) -> str:
+        return self.evidence_relpath.replace("/", "\\")
+
 
 #: The files of an ISO hop, each once: the scripts name each of them.
 ISO_ROLES = ("iso", "manifest", "certificate", "signature")
@@ -293,4 +350,8 @@ def upload_of(plan: Plan, hop: Hop) -> Upload:
         delivery=hop.procedure.delivery,
         items=hop.bundle,
         make_remote_dir=hop.procedure.upload_folder != hop.procedure.install_dir,
+        install_dir=hop.procedure.install_dir,
+        backup_dir=hop.procedure.backup_dir,
+        # As the agent names it (agent/parts/20-options.sh), and the runbook's {evidence_json}.
+        evidence_json=f"evidence-{a.name}-{plan.change.ticket}-{hop.procedure.target}.json",
     )

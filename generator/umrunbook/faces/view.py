@@ -23,8 +23,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from umrunbook.faces.uploads import (
+    FETCH_SH,
     UPLOAD_SH,
     WINSCP_CMD,
+    WINSCP_FETCH_CMD,
     WINSCP_LOG,
     WINSCP_SCRIPT,
     Upload,
@@ -676,7 +678,15 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             BR,
             _t("choose "),
             _b("Accept"),
-            _t("."),
+            _t(". WinSCP before 5.20 shows the same fingerprint with a"),
+            BR,
+            _t("trailing "),
+            _v("="),
+            _t(": "),
+            _v(key.winscp + "="),
+            _t(" is the"),
+            BR,
+            _t("same key; any other difference is not."),
         )
     else:
         g.enum(
@@ -793,7 +803,85 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             BR,
             _t("mode."),
         )
+    _fetch_guide(g, plan, u, prefix, transfer_dir, scripted)
     return tuple(g.blocks)
+
+
+def _fetch_guide(
+    g: _Guide, plan: Plan, u: Upload, prefix: str, transfer_dir: str, scripted: bool
+) -> None:
+    """How the agent's evidence and the upgrade logs come back to the workstation: before a
+    backout reverts the snapshot (which deletes them), and after a good night, for the ticket."""
+    a = plan.appliance
+    g.add("heading", _t(f"{prefix}Copy the evidence back to the workstation"))
+    g.add(
+        "para",
+        _t("Before a backout reverts the snapshot (the revert deletes them), and after a good "),
+        _t("night for the"),
+        BR,
+        _t("ticket, copy the agent's evidence and the upgrade logs to the workstation. First, "),
+        _t("as root on"),
+        BR,
+        _t("the appliance, have the agent write its evidence from its records:"),
+    )
+    g.code("sh", f"bash {u.agent_after} report")
+    g.add(
+        "para",
+        _t("Then copy "),
+        _v(u.state_dir),
+        _t(" and the "),
+        _v("inplaceupgradeum-*"),
+        _t(" logs of"),
+        BR,
+        _v(u.install_logs),
+        _t(" and"),
+        BR,
+        _v(u.backup_logs),
+        _t(" in binary mode."),
+    )
+    if scripted and u.host_key is not None:
+        g.add(
+            "para",
+            _t("On Windows, from a Command Prompt in the package's "),
+            _v(f"{a.name}/{transfer_dir}"),
+            _t(" folder (WinSCP"),
+            BR,
+            _t("installed): it copies them into "),
+            _v(u.evidence_folder),
+            _t(" (or a new folder named after it), host"),
+            BR,
+            _t("key pinned, then checks the digest the evidence records:"),
+        )
+        g.code("cmd", WINSCP_FETCH_CMD)
+        g.add(
+            "para",
+            _t("On Linux or macOS (OpenSSH), from the change package's folder: the same copy, "),
+            _t("and every file's"),
+            BR,
+            _t("size compared with the appliance's listing:"),
+        )
+        g.code("sh", f"sh {a.name}/{transfer_dir}/{FETCH_SH}")
+        g.add(
+            "para",
+            _t("Both end with "),
+            _v("FETCHED"),
+            _t(" and name the files to attach; "),
+            _v("REFUSED"),
+            _t(" or "),
+            _v("FAILED"),
+            _t(" says what to fix."),
+        )
+    else:
+        g.add(
+            "para",
+            _t("With WinSCP (graphical), connected as for the upload: drag "),
+            _v(u.state_dir),
+            _t(" and the logs into a new"),
+            BR,
+            _t("folder on the workstation, with "),
+            _b("Transfer mode: Binary"),
+            _t("."),
+        )
 
 
 def _scripts(
