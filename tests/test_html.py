@@ -86,7 +86,7 @@ def test_same_headings_commands_and_checkboxes_as_the_markdown(plan: Plan, html:
     md_boxes = MarkdownIt("commonmark").use(tasklists_plugin).render(text).count('type="checkbox"')
 
     main = parse_html(html).iter("main")[0]
-    headings = [h.text for h in main.iter() if h.tag in ("h1", "h2", "h3")]
+    headings = [h.text for h in main.iter() if h.tag in ("h1", "h2", "h3", "h4")]
     assert [re.sub(r"`", "", h) for h in md_headings] == headings
     assert [c.text for c in main.iter("code") if c.parent and c.parent.tag == "pre"] == md_fences
     boxes = main.iter("input")
@@ -131,7 +131,7 @@ def cards_id(heading: str) -> str:
 
 
 def test_every_command_block_has_a_copy_button_and_is_exact(plan: Plan, html: str) -> None:
-    blocks = parse_html(html).iter("div", "code")
+    blocks = [b for b in parse_html(html).iter("div", "code") if "code-agent" not in b.classes()]
     commands = [b for s in plan.hops[0].steps for b in s.commands]
     assert len(blocks) >= len(commands)
     for block in blocks:
@@ -141,6 +141,31 @@ def test_every_command_block_has_a_copy_button_and_is_exact(plan: Plan, html: st
     texts = [b.iter("code")[0].text for b in blocks]
     for command in commands:
         assert "\n".join(command.lines) + "\n" in texts
+
+
+def test_what_the_agent_runs_is_set_apart_with_no_copy_button(plan: Plan, html: str) -> None:
+    """The vendor's commands the agent runs (the bundle itself) are reference: in a quote
+    under "the agent runs this: do not type it", with nothing to copy; every other block
+    keeps its button."""
+    doc = parse_html(html)
+    agent_runs = [s.agent_runs for s in plan.hops[0].steps if s.agent_runs]
+    assert len(agent_runs) >= 2  # the upgrade's bundle, the verify's status check
+    quotes = doc.iter("blockquote", "agent-runs")
+    assert len(quotes) == len(agent_runs)
+    for quote, lines in zip(quotes, agent_runs, strict=True):
+        assert quote.iter("p")[0].text.startswith("The agent runs this: do not type it.")
+        (block,) = quote.iter("div", "code")
+        assert "code-agent" in block.classes()
+        assert block.iter("button") == []
+        assert block.iter("code")[0].text == "\n".join(lines) + "\n"
+    # Nowhere else: a block of typed commands is never marked, and the bundle's own command
+    # is never in a block with a copy button.
+    marked = {id(b) for b in doc.iter("div", "code-agent")}
+    assert len(marked) == len(agent_runs)
+    for block in doc.iter("div", "code"):
+        if id(block) not in marked:
+            assert len(block.iter("button")) == 1
+            assert "bash ums-system-upgrade.shar" not in block.iter("code")[0].text
 
 
 def test_a_note_that_looks_like_markup_shows_as_text(html: str) -> None:
@@ -217,7 +242,7 @@ def test_a_route_of_two_upgrades_keeps_ids_unique_and_flags_the_field_report() -
     expected = sum(len(h.steps) + len(h.backout.steps) for h in plan.hops)
     assert len(steps) == expected
     assert all(len(card.iter("span", "where")) == 1 for card in steps)
-    (quote,) = doc.iter("blockquote")
+    (quote,) = [q for q in doc.iter("blockquote") if "agent-runs" not in q.classes()]
     assert quote.text.strip().startswith("Field report, not the vendor's text:")
     toc = [a.text for a in doc.iter("nav")[0].iter("a")]
     assert "4.2: Backout plan" in toc and "4.3: Backout plan" in toc
@@ -227,7 +252,9 @@ def test_each_box_names_what_it_ticks_by_the_plans_ids(plan: Plan, html: str) ->
     boxes = parse_html(html).iter("main")[0].iter("input")
     hop = plan.hops[0]
     assert [b.attrs["data-step"] for b in boxes] == [
-        *(f"prerequisite:{p.id}" for p in hop.procedure.prerequisites),
+        *(f"prerequisite:{p.id}" for p in hop.procedure.prerequisites if p.id != "snapshot"),
+        # The snapshot is taken in the window: listed apart, after the ones to check before.
+        "prerequisite:snapshot",
         "prerequisite:snapshot-name",
         *(s.id for s in hop.steps),
         *(f"certificate:{server}" for server in plan.appliance.metered_servers),
@@ -253,8 +280,10 @@ def test_a_route_of_two_upgrades_names_each_hops_boxes() -> None:
     # Every upgrade's steps before the window come first, in one part.
     expected = [s.id for hop in plan.hops for s in hop.steps if s.phase == "before"]
     for hop in plan.hops:
-        expected += [f"prerequisite:{p.id}" for p in hop.procedure.prerequisites]
-        expected += ["prerequisite:snapshot-name"]
+        expected += [
+            f"prerequisite:{p.id}" for p in hop.procedure.prerequisites if p.id != "snapshot"
+        ]
+        expected += ["prerequisite:snapshot", "prerequisite:snapshot-name"]
         expected += [s.id for s in hop.steps if s.phase != "before"]
         expected += [f"certificate:{server}" for server in plan.appliance.metered_servers]
         expected += [f"backout:{s.number}" for s in hop.backout.steps]
@@ -289,3 +318,33 @@ def test_the_as_executed_page_shows_records_and_nothing_to_tick(plan: Plan) -> N
         item.text.strip()
         == f"Step {step_number(plan, 'snapshot')}: done at 2026-12-05T22:05:00Z by JO"
     )
+
+
+def test_headings_follow_the_plans_steps_and_each_check_is_shown_once() -> None:
+    from tests.helpers.order import (
+        assert_headings_follow_the_steps,
+        checksum_commands,
+        iso_route_plan,
+    )
+
+    for route in (hostile_plans()[0], multi_hop_plan(), iso_route_plan()):
+        main = parse_html(page(route)).iter("main")[0]
+        headings = [h.text for h in main.iter() if h.tag in ("h1", "h2", "h3", "h4")]
+        assert_headings_follow_the_steps(route, headings)
+        found = checksum_commands(main.text)
+        if route.hops[0].procedure.delivery == "shar":
+            assert len(found) == 4 * len(route.hops), found
+            assert all(found.count(c) in (1, len(route.hops)) for c in found), found
+        else:
+            for command in ("Get-FileHash -Algorithm SHA256", "Get-FileHash -Algorithm SHA1"):
+                assert found.count(command) == len(route.hops), command
+        # The upload's ways sit in the upload step's card.
+        for card in main.iter("section", "step"):
+            (title,) = card.iter("h3")
+            inner = [h.text for h in card.iter("h4")]
+            if title.text.endswith(": Upload the bundle and the agent") or title.text.endswith(
+                ": Upload the four files and the agent"
+            ):
+                assert "Upload with WinSCP (graphical)" in inner
+            else:
+                assert "Upload with WinSCP (graphical)" not in inner

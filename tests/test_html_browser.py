@@ -143,3 +143,44 @@ def test_screenshots_were_taken(report: dict[str, Any]) -> None:
         data = (shots / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 20_000, name
     assert (shots / "runbook-print.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_in_chromium_what_the_agent_runs_has_no_copy_button(tmp_path: Path) -> None:
+    """Real headless Chromium runs the page's script (which shows each copy button) and
+    prints the resulting document: every block of commands to type has its button shown,
+    every block of what the agent runs has none, under the words that say not to type it."""
+    from tests.helpers.html import parse_html
+    from umrunbook.faces.html import render_html
+    from umrunbook.faces.registry import RenderOptions
+    from umrunbook.faces.view import runbook_view
+
+    need("chromium")
+    plan = hostile_plans()[0]
+    page = tmp_path / "runbook.html"
+    page.write_bytes(render_html(runbook_view(plan), RenderOptions()))
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
+    result = subprocess.run(
+        [chromium, "--headless", *sandbox, "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = parse_html(result.stdout)
+    blocks = doc.iter("div", "code")
+    agent = [b for b in blocks if "code-agent" in b.classes()]
+    typed = [b for b in blocks if "code-agent" not in b.classes()]
+    assert len(agent) == len([s for s in plan.hops[0].steps if s.agent_runs]) >= 2
+    for block in typed:
+        (button,) = block.iter("button")
+        assert "hidden" not in button.attrs  # the script ran and showed it
+    for block in agent:
+        assert block.iter("button") == []
+    quotes = doc.iter("blockquote", "agent-runs")
+    assert [q.iter("p")[0].text.split(".")[0] for q in quotes] == [
+        "The agent runs this: do not type it"
+    ] * len(agent)
+    assert any("bash ums-system-upgrade.shar" in b.text for b in agent)
+    assert not any("bash ums-system-upgrade.shar" in b.text for b in typed)

@@ -93,3 +93,75 @@ def test_golden_runbook() -> None:
     if os.environ.get("UMRUNBOOK_UPDATE_GOLDEN"):
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def cmark_gfm(text: str) -> str:
+    need("cmark-gfm")
+    return subprocess.run(
+        ["cmark-gfm", "-e", "table", "-e", "tasklist", "-e", "autolink"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_what_the_agent_runs_is_reference_in_a_quote_under_the_words() -> None:
+    """GitHub's renderer shows the vendor's commands the agent runs inside a quote that opens
+    with "The agent runs this: do not type it.", apart from the commands to type."""
+    plan = example_plans()[0]
+    html = cmark_gfm(render_markdown(plan))
+    quotes = re.findall(r"<blockquote>\n(.*?)</blockquote>", html, re.S)
+    agent_quotes = [q for q in quotes if "The agent runs this: do not type it." in q]
+    steps = [s for s in plan.hops[0].steps if s.agent_runs]
+    assert len(agent_quotes) == len(steps) >= 2
+    for quote, step in zip(agent_quotes, steps, strict=True):
+        assert quote.startswith("<p><strong>The agent runs this: do not type it.</strong>")
+        (code,) = re.findall(r"<pre[^>]*><code[^>]*>(.*?)</code></pre>", quote, re.S)
+        assert code == "\n".join(step.agent_runs) + "\n"
+    # The bundle's own command is never outside such a quote.
+    outside = re.sub(r"<blockquote>.*?</blockquote>", "", html, flags=re.S)
+    assert "bash ums-system-upgrade.shar" not in outside
+    assert "bash ums-system-upgrade.shar" in html
+
+
+def test_headings_follow_the_plans_steps_and_each_check_is_shown_once() -> None:
+    from tests.helpers.html import multi_hop_plan
+    from tests.helpers.order import (
+        assert_headings_follow_the_steps,
+        checksum_commands,
+        iso_route_plan,
+    )
+
+    for plan in (example_plans()[0], multi_hop_plan(), iso_route_plan()):
+        text = render_markdown(plan)
+        headings = [
+            re.sub(r"<[^>]+>", "", h)
+            for h in re.findall(r"<h[1-6]>(.*?)</h[1-6]>", cmark_gfm(text))
+        ]
+        assert_headings_follow_the_steps(plan, headings)
+        found = checksum_commands(text)
+        if plan.hops[0].procedure.delivery == "shar":
+            # Once per upgrade: the workstation's in its step, the appliance's in its step.
+            # Per upgrade: Get-FileHash and sha256sum on the workstation, the agent's and
+            # the bundle's line of sha256sum -c - on the appliance (the agent differs per hop).
+            assert len(found) == 4 * len(plan.hops), found
+            assert all(found.count(c) in (1, len(plan.hops)) for c in found), found
+            assert "sha256sum -c -" in text
+            assert "sha256sum ums-system-upgrade.shar um-upgrade-agent.sh" not in text
+        else:
+            for command in ("Get-FileHash -Algorithm SHA256", "Get-FileHash -Algorithm SHA1"):
+                assert found.count(command) == len(plan.hops), command
+            assert len([c for c in found if c.startswith("sha1sum -c ")]) == len(plan.hops)
+
+
+def test_prerequisites_before_the_window_list_nothing_done_in_it() -> None:
+    plan = example_plans()[0]
+    text = render_markdown(plan)
+    part = text.split("## Prerequisites\n", 1)[1].split("\n## ", 1)[0]
+    before, _, in_window = part.partition("Done in the window, at **Step ")
+    assert "Check each one before the window starts." in before
+    assert "snapshot" not in before.lower()
+    snapshot = next(s for s in plan.hops[0].steps if s.id == "snapshot")
+    assert in_window.startswith(f"{snapshot.number}** ({snapshot.title}), before the upgrade")
+    assert "- [ ] Snapshot to take: `CHG0012345-before-4.3`" in in_window

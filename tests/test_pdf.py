@@ -277,3 +277,64 @@ def test_the_as_executed_pdf_carries_the_as_executed_markdown(plan: Plan, tmp_pa
     ):
         assert f"\n{line}\n" in text, line
     assert f"Step {number['snapshot']} done. By:" not in text and "Done. By:" not in text
+
+
+def test_what_the_agent_runs_is_set_apart_under_the_words(plan: Plan, pages: list[str]) -> None:
+    """pdftotext reads "The agent runs this: do not type it." right above each of the
+    vendor's commands the agent runs, and those lines nowhere else."""
+    text = "\n".join(pages).translate(TYPOGRAPHIC)
+    lines = [line.strip() for line in text.splitlines()]
+    steps = [s for s in plan.hops[0].steps if s.agent_runs]
+    assert len(steps) >= 2
+    starts = [i for i, line in enumerate(lines) if line.startswith("The agent runs this:")]
+    assert len(starts) == len(steps)
+    for start, step in zip(starts, steps, strict=True):
+        assert lines[start].startswith("The agent runs this: do not type it.")
+        # The words, the rest of their sentence (it may wrap), then the commands.
+        after = lines[start + 1 : start + 4]
+        first = after.index(step.agent_runs[0])
+        assert after[first : first + len(step.agent_runs)] == list(step.agent_runs)
+    assert text.count("bash ums-system-upgrade.shar") == 1
+
+
+def test_headings_follow_the_plans_steps_and_each_check_is_shown_once(
+    plan: Plan, pages: list[str], tmp_path: Path
+) -> None:
+    from tests.helpers.order import (
+        assert_headings_follow_the_steps,
+        checksum_commands,
+        expected_headings,
+        iso_route_plan,
+    )
+
+    need("pdftotext")
+    for n, route in enumerate((plan, multi_hop_plan(), iso_route_plan(host_key=False))):
+        if route is plan:
+            text = "\n".join(pages)
+        else:
+            path = tmp_path / f"route-{n}.pdf"
+            path.write_bytes(render_pdf(runbook_view(route), RenderOptions()))
+            text = run("pdftotext", "-raw", str(path), "-")
+        text = text.translate(TYPOGRAPHIC)
+        names = set(expected_headings(route)) | {
+            "Transfer",
+            *(f"{h.target_version.short}: Transfer" for h in route.hops),
+        }
+        headings = [line.strip() for line in text.splitlines() if line.strip() in names]
+        assert_headings_follow_the_steps(route, headings)
+        found = checksum_commands(text)
+        if route.hops[0].procedure.delivery == "shar":
+            assert len(found) == 4 * len(route.hops), found
+            assert all(found.count(c) in (1, len(route.hops)) for c in found), found
+        else:
+            for command in ("Get-FileHash -Algorithm SHA256", "Get-FileHash -Algorithm SHA1"):
+                assert found.count(command) == len(route.hops), command
+
+
+def test_prerequisites_before_the_window_list_nothing_done_in_it(pages: list[str]) -> None:
+    text = "\n".join(pages).translate(TYPOGRAPHIC)
+    part = text.split("\nPrerequisites\n", 1)[1].split("\nBefore the window\n", 1)[0]
+    before, _, in_window = part.partition("Done in the window, at Step ")
+    assert before.startswith("Check each one before the window starts.")
+    assert "snapshot" not in before.lower()
+    assert "Snapshot to take:" in in_window

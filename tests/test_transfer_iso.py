@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 
 from tests.conftest import need, need_root, umrunbook
 from tests.helpers import ISO_BUILDS as BUILDS
-from tests.helpers import NOW
+from tests.helpers import NOW, step_heading
 from tests.helpers import ROUTE_NAME as NAME
 from tests.helpers import route_inventory_text as inventory_text
 from tests.helpers.upload import run_upload, sha256, write_bundle
@@ -310,9 +310,13 @@ def test_iso_cmd_without_a_sha256_checks_the_manifest_and_the_agent(tmp_path: Pa
 
 
 def section(plan: Plan, target: str) -> str:
+    """One hop's transfer detail: where it stands, from its prerequisites up to the step that
+    checks the files on the appliance."""
     markdown = render_markdown(plan)
-    start = markdown.index(f"## {target}: Transfer\n")
-    return markdown[start : markdown.index("\n## ", start + 1)]
+    (hop,) = [n for n, h in enumerate(plan.hops) if h.target_version.short == target]
+    start = markdown.index(f"## {target}: Prerequisites\n")
+    end = markdown.index(f"### {step_heading(plan, 'check-upload', hop)}\n", start)
+    return markdown[start:end]
 
 
 def fences(markdown: str) -> list[tuple[str, list[str]]]:
@@ -347,7 +351,9 @@ def test_the_iso_hop_with_a_sha256_shows_it(tmp_path: Path) -> None:
     assert f"`{'1' * 64}`" in text
     names = iso_names("4.5")
     iso = f"C:\\Upgrades\\4.5\\{names['iso']}"
-    assert ("powershell", [f"Get-FileHash -Algorithm SHA256 -LiteralPath '{iso}'"]) in fences(text)
+    # Once: the workstation's check step's own command (quoted only where it needs it).
+    sha256 = [b for b in fences(text) if "-Algorithm SHA256" in b[1][0]]
+    assert sha256 == [("powershell", [f"Get-FileHash -Algorithm SHA256 -LiteralPath {iso}"])]
     assert ("cmd", ['winscp-upload.cmd "C:\\Upgrades\\4.5"']) in fences(text)
 
 

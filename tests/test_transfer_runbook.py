@@ -1,4 +1,7 @@
-"""The runbook's transfer section: this appliance's values, WinSCP steps, checksums both sides."""
+"""The runbook's transfer detail: this appliance's values, WinSCP steps, checksums both sides.
+
+The detail stands where it is used: a missing host key with the prerequisites, the
+workstation's check at its step, the upload's ways at the upload step."""
 
 from __future__ import annotations
 
@@ -8,18 +11,35 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from tests.helpers import NOW, example_plan, route_inventory_text, with_appliance, with_local_path
+from tests.helpers import (
+    NOW,
+    example_plan,
+    route_inventory_text,
+    step_heading,
+    with_appliance,
+)
 from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.faces.markdown import render_markdown
+from umrunbook.inventory.example import example_text
 from umrunbook.inventory.load import parse_inventory
 from umrunbook.planning.bind import plan_fleet
 from umrunbook.planning.plan import Plan
 
 
-def section(plan: Plan) -> str:
+def section(plan: Plan, first: str = "", last: str = "check-upload") -> str:
+    """From the prerequisites (or the step `first`) up to the step `last`."""
     text = render_markdown(plan)
-    start = text.index("## Transfer\n")
-    return text[start : text.index("\n## ", start + 1)]
+    start = text.index(f"### {step_heading(plan, first)}\n" if first else "## Prerequisites\n")
+    return text[start : text.index(f"### {step_heading(plan, last)}\n", start)]
+
+
+def bound_with_local_path(path: str) -> Plan:
+    """The example's first plan with the bundle's local path set in the inventory, so that
+    every line naming it is bound (and quoted) from there."""
+    yaml_path = "'" + path.replace("'", "''") + "'"
+    text = example_text().replace("'C:\\Upgrades\\ums-system-upgrade.shar'", yaml_path, 1)
+    inventory = parse_inventory(text, Path("inventory.yaml"))
+    return plan_fleet(inventory, load_catalogue(), NOW)[0]
 
 
 def fences(markdown: str) -> list[tuple[str, list[str]]]:
@@ -43,27 +63,30 @@ def test_the_appliance_values_and_the_winscp_steps() -> None:
 
 
 def test_checksums_on_windows_before_and_on_the_appliance_after() -> None:
+    """Each once: the workstation's at its step, the appliance's at the step after the
+    upload; the upload's detail repeats neither."""
     plan = example_plan()
-    blocks = fences(section(plan))
     hop = plan.hops[0]
     bundle = hop.bundle[0]
+    before = fences(section(plan, "check-bundle", "snapshot"))
     assert (
         "powershell",
-        ["Get-FileHash -Algorithm SHA256 -LiteralPath 'C:\\Upgrades\\ums-system-upgrade.shar'"],
-    ) in blocks
-    assert ("cmd", ['certutil -hashfile "C:\\Upgrades\\ums-system-upgrade.shar" SHA256']) in blocks
-    assert (
-        "sh",
-        [
-            "cd /opt/vmware/cloudusagemetering",
-            "sha256sum ums-system-upgrade.shar um-upgrade-agent.sh",
-        ],
-    ) in blocks
-    expected = [
-        f"{bundle.sha256}  {bundle.name}",
-        f"{hop.agent.sha256}  {hop.agent.name}",
+        ["Get-FileHash -Algorithm SHA256 -LiteralPath C:\\Upgrades\\ums-system-upgrade.shar"],
+    ) in before
+    assert ("sh", ["sha256sum ums-system-upgrade.shar"]) in before
+    after = fences(section(plan, "check-upload", "preflight"))
+    assert after == [
+        (
+            "sh",
+            [
+                "cd /opt/vmware/cloudusagemetering",
+                f"echo '{hop.agent.sha256}  {hop.agent.name}' | sha256sum -c -",
+                f"echo '{bundle.sha256}  {bundle.name}' | sha256sum -c -",
+            ],
+        )
     ]
-    assert ("text", expected) in blocks
+    upload = section(plan, "upload")
+    assert "sha256sum" not in upload and "Get-FileHash" not in upload
 
 
 def test_the_generated_scripts_are_named_with_their_command_lines() -> None:
@@ -74,19 +97,19 @@ def test_the_generated_scripts_are_named_with_their_command_lines() -> None:
 
 def test_a_hostile_local_path_stays_one_quoted_argument() -> None:
     path = "C:\\It's `new` *here* $(x)\\ums.shar"
-    blocks = fences(section(with_local_path(example_plan(), path)))
+    blocks = fences(section(bound_with_local_path(path)))
     assert (
         "powershell",
         ["Get-FileHash -Algorithm SHA256 -LiteralPath 'C:\\It''s `new` *here* $(x)\\ums.shar'"],
     ) in blocks
-    assert ("cmd", [f'certutil -hashfile "{path}" SHA256']) in blocks
+    assert ("cmd", [f'winscp-upload.cmd "{path}"']) in blocks
 
 
 def test_powershell_typographic_quotes_are_doubled_too() -> None:
     """PowerShell ends a single-quoted string at a typographic quote as well (U+2018 to U+201B):
     each is doubled like the straight one."""
     path = "C:\\x\u2018y\u2019z\\ums.shar"
-    plan = with_local_path(example_plan(), path)
+    plan = bound_with_local_path(path)
     (_, [command]) = next(b for b in fences(section(plan)) if b[0] == "powershell")
     assert command.endswith("'C:\\x\u2018\u2018y\u2019\u2019z\\ums.shar'")
 
@@ -153,12 +176,14 @@ def test_the_backout_collects_the_evidence_before_the_revert(tmp_path: Path) -> 
 
 def test_the_transfer_guide_names_the_fetch_for_the_backout_and_the_ticket() -> None:
     plan = example_plan(2)
-    text = section(plan)
-    guide = text[text.index("### Copy the evidence back to the workstation") :]
+    # At the step that uses it: the evidence step, whose own command writes the evidence.
+    step = section(plan, "evidence", "stop-ssh")
+    guide = step[step.index("#### Copy the evidence back to the workstation") :]
     assert "Before a backout reverts the snapshot" in guide
     assert "after a good night for the\nticket" in guide
+    assert ("sh", ["bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report"]) in fences(step)
     blocks = fences(guide)
-    assert ("sh", ["bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report"]) in blocks
+    assert not [b for b in blocks if "report" in b[1][0]]  # not repeated
     assert ("cmd", ["winscp-fetch-evidence.cmd"]) in blocks
     assert ("sh", ["sh um-fra-01/transfer/fetch-evidence.sh"]) in blocks
     # After a good night, the evidence step offers the same fetch for the ticket.

@@ -134,3 +134,66 @@ def test_a_slash_local_folder_is_the_same_default_in_the_runbook_and_the_cmd(
     assert 'winscp-upload.cmd "C:/Upgrades/4.7"' in runbook
     # and the first upgrade's, with backslashes, as before
     assert 'winscp-upload.cmd "C:\\Upgrades\\4.5"' in runbook
+
+
+@pytest.mark.parametrize("plan", [example_plans()[0], multi_hop_plan()], ids=["one", "route"])
+def test_who_runs_a_command_is_decided_once_from_the_step_data(plan: Plan) -> None:
+    """A step's `commands` are typed by the operator; its `agent_runs` are what the agent
+    runs: one block, marked by_agent, after the typed ones, and nothing else is marked."""
+    view = runbook_view(plan)
+    for hv in view.hops:
+        for sv in (s for phase in hv.phases for s in phase.steps):
+            typed = [c for c in sv.commands if not c.by_agent]
+            by_agent = [c for c in sv.commands if c.by_agent]
+            assert [c.lines for c in typed] == [c.lines for c in sv.step.commands]
+            if sv.step.agent_runs:
+                assert [c.lines for c in by_agent] == [sv.step.agent_runs]
+                assert sv.commands[-1].by_agent
+            else:
+                assert by_agent == []
+    upgrade = next(
+        s for phase in view.hops[-1].phases for s in phase.steps if s.step.id == "upgrade"
+    )
+    assert [c.lines for c in upgrade.commands if c.by_agent] == [
+        ("cd /opt/vmware/cloudusagemetering", "bash ums-system-upgrade.shar")
+    ]
+
+
+def test_a_prerequisite_met_in_the_window_is_listed_with_its_step() -> None:
+    view = runbook_view(example_plans()[0])
+    (hv,) = view.hops
+    snapshot = next(s for phase in hv.phases for s in phase.steps if s.step.id == "snapshot")
+    assert snapshot.step.phase == "window"
+    before = [line.tick.key for line in hv.prerequisites]
+    in_window = [line.tick.key for line in hv.in_window]
+    assert "prerequisite:snapshot" not in before and "prerequisite:snapshot-name" not in before
+    assert in_window == ["prerequisite:snapshot", "prerequisite:snapshot-name"]
+    assert ("Step " + snapshot.step.number, "strong") in hv.in_window_intro
+    # Every tick keeps its place in the page's order: before, in the window, then the steps.
+    keys = [t.key for t in view.ticks]
+    assert keys[: len(before) + 2] == [*before, *in_window]
+
+
+def test_the_transfer_detail_stands_at_the_step_that_uses_it() -> None:
+    view = runbook_view(example_plans()[0])
+    (hv,) = view.hops
+    steps = {s.step.id: s for phase in hv.phases for s in phase.steps}
+    upload = [b for b in steps["upload"].details if b.kind == "heading"]
+    assert [b.parts[0][0] for b in upload] == [
+        "Upload with WinSCP (graphical)",
+        "Or upload with the generated scripts",
+    ]
+    assert all(not s.details for i, s in steps.items() if i not in ("upload", "check-bundle"))
+    # Neither the workstation's check nor the appliance's is repeated in the upload's detail.
+    code = [line for b in steps["upload"].details if b.kind == "code" for line in b.lines]
+    assert not [line for line in code if "sha256sum" in line or "Get-FileHash" in line]
+    # A missing host key is read before the window: with the prerequisites.
+    bare = runbook_view(
+        plan_fleet(
+            parse_inventory(route_inventory_text(host_key=None), Path("r.yaml")),
+            load_catalogue(),
+            NOW,
+        )[0]
+    )
+    headings = [b.parts[0][0] for b in bare.hops[0].prerequisite_blocks if b.kind == "heading"]
+    assert headings == ["4.5: Before the window: read the host key on the console"]

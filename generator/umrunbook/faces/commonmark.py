@@ -20,13 +20,15 @@ from markupsafe import Markup
 from umrunbook.faces import view as words
 from umrunbook.faces.humanize import duration, when, when_utc
 from umrunbook.faces.templating import text_environment
-from umrunbook.faces.view import Block, Parts, RunbookView, runbook_view
+from umrunbook.faces.view import Block, CommandView, Parts, RunbookView, runbook_view
 from umrunbook.planning.plan import Plan, Text
 from umrunbook.planning.records import StepRecord
 
 # Characters that open or close Markdown constructs inline (GitHub also renders $...$ as math);
 # a backslash before ASCII punctuation is always taken literally by CommonMark and GFM.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+# The info string's second word on a block of what the agent runs (the HTML face reads it).
+AGENT_RUNS_INFO = "agent-runs"
 _LINE_START = re.compile(r"^(\s*)([#>+=-])|^(\s*\d+)([.)])(?=\s|$)")
 
 
@@ -79,14 +81,14 @@ def parts(value: Parts, indent: str = "") -> Markup:
     return Markup("".join(out))
 
 
-def blocks(value: tuple[Block, ...]) -> Markup:
+def blocks(value: tuple[Block, ...], level: int = 3) -> Markup:
     """The view's blocks (the transfer guide): list items of one kind in a row make one tight
-    list, every other block stands apart by a blank line."""
+    list, every other block stands apart by a blank line; headings at `level`."""
     out: list[str] = []
     previous = ""
     for block in value:
         if block.kind == "heading":
-            text = f"### {parts(block.parts)}"
+            text = f"{'#' * level} {parts(block.parts)}"
         elif block.kind == "item":
             text = f"- {parts(block.parts, '  ')}"
         elif block.kind == "enum":
@@ -101,6 +103,16 @@ def blocks(value: tuple[Block, ...]) -> Markup:
         out.append(text)
         previous = block.kind
     return Markup("".join(out))
+
+
+def commands(block: CommandView) -> Markup:
+    """A step's command block: fenced as typed; what the agent runs set apart in a quote,
+    under the words that say so, its info string marking it for the HTML (no copy button)."""
+    if not block.by_agent:
+        return fenced(block.lines, block.shell)
+    body = str(fenced(block.lines, f"{block.shell} {AGENT_RUNS_INFO}"))
+    quoted = "\n".join(f"> {line}" for line in body.split("\n"))
+    return Markup(f"> **{words.AGENT_RUNS}** {md_escape(words.AGENT_RUNS_NOTE)}\n>\n{quoted}")
 
 
 def paragraphs(value: str) -> Markup:
@@ -121,6 +133,7 @@ def environment() -> Environment:
     env.filters.update(
         code=code_span,
         fenced=fenced,
+        commands=commands,
         rich=rich,
         parts=parts,
         blocks=blocks,

@@ -25,9 +25,9 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup, escape
 
 from umrunbook.catalogue.procedure import PLACES
-from umrunbook.faces.commonmark import render_view
+from umrunbook.faces.commonmark import AGENT_RUNS_INFO, render_view
 from umrunbook.faces.templating import csp_hash, read_template, template_loader
-from umrunbook.faces.view import Mark, RunbookView, Tick
+from umrunbook.faces.view import AGENT_RUNS, Mark, RunbookView, Tick
 from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ WHERE_KEYS = {label: key for key, label in PLACES.items()}
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
 # Paragraphs that open with one of these bold labels get a class of their own.
 LABELLED = {"Where:": "meta", "Expected:": "expect", "If not:": "if-not"}
+# The bar of a block of what the agent runs: it says whose it is in place of a copy button.
+AGENT_RUNS_BAR = "Reference: run by the agent"
 
 # Small line icons for the "where" badges; drawn with currentColor, hidden from screen readers
 # (the badge's text says the same).
@@ -110,9 +112,17 @@ def _render_fence(
     self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
     token = tokens[idx]
-    shell = token.info.strip().split(" ")[0]
+    shell, *marks = token.info.strip().split(" ")
     name = SHELL_NAMES.get(shell, shell.capitalize() or "Text")
     language = f' class="language-{escape(shell)}"' if shell else ""
+    if AGENT_RUNS_INFO in marks:
+        # What the agent runs: for reference, with no copy button, so that nothing invites
+        # typing it.
+        return (
+            '<div class="code code-agent">'
+            f'<div class="code-bar"><span class="code-lang">{escape(AGENT_RUNS_BAR)}</span></div>'
+            f'<pre tabindex="0"><code{language}>{escape(token.content)}</code></pre></div>\n'
+        )
     return (
         '<div class="code">'
         f'<div class="code-bar"><span class="code-lang">{escape(name)}</span>'
@@ -235,7 +245,7 @@ def render_page(view: RunbookView) -> Page:
                     out.append(section(f"part part-{ident}"))
                     open_part = True
                     toc.append(heading)
-            else:
+            elif level == 3:
                 if open_step:
                     out.append(section(""))
                 kind = "step" if text.startswith(("Step ", "Backout ")) else "block"
@@ -247,7 +257,12 @@ def render_page(view: RunbookView) -> Page:
                     step_card = card
                 if toc:
                     toc[-1].children.append(heading)
-            current = heading
+            if level <= 3:
+                # A deeper heading is a part of its step (the upload's ways), in its card.
+                current = heading
+        elif token.type == "blockquote_open" and _opens_with(tokens, i, AGENT_RUNS):
+            # The quote that holds what the agent runs, under the words that say so.
+            token.attrJoin("class", "agent-runs")
         elif token.type == "inline" and i and tokens[i - 1].type == "paragraph_open":
             label = _leading_label(token)
             if label in LABELLED:
@@ -277,6 +292,15 @@ def render_page(view: RunbookView) -> Page:
         raise PageMismatch(f"{view.plan.appliance.name}: the view has more boxes than the page")
     body = md.renderer.render(out, md.options, env)
     return Page(body, toc, boxes)
+
+
+def _opens_with(tokens: Sequence[Token], i: int, label: str) -> bool:
+    """Whether the block opened at `i` starts with a paragraph led by that bold label."""
+    return (
+        i + 2 < len(tokens)
+        and tokens[i + 1].type == "paragraph_open"
+        and _leading_label(tokens[i + 2]) == label
+    )
 
 
 def _significant(token: Token) -> list[Token]:

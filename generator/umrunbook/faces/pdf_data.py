@@ -17,6 +17,7 @@ from umrunbook.faces.humanize import duration, when, when_utc
 from umrunbook.faces.view import (
     SHELL_NAMES,
     Block,
+    CommandView,
     HopView,
     Mark,
     Parts,
@@ -52,15 +53,21 @@ def step_data(sv: StepView | None, step: Any = None) -> dict[str, Any]:
         "estimate": duration(step.estimate_minutes),
         "source": step.source_label,
         "text": segments(step.text),
+        # What the agent runs is marked: the template sets it apart, under the words.
         "commands": [
             {
                 "shell": block.shell,
                 "shell_name": SHELL_NAMES.get(block.shell, block.shell),
                 "text": "\n".join(block.lines),
+                "by_agent": "yes" if block.by_agent else "",
             }
-            for block in step.commands
+            for block in (
+                sv.commands
+                if sv is not None
+                else tuple(CommandView(c.shell, c.lines) for c in step.commands)
+            )
         ],
-        "agent_runs": "\n".join(step.agent_runs),
+        "details": blocks_data(sv.details) if sv is not None else [],
         "field_report": "yes" if step.source.kind == "field" else "",
         "expect": segments(step.expect),
         "if_not": segments(step.if_not),
@@ -130,8 +137,12 @@ def hop_data(view: RunbookView, hv: HopView) -> dict[str, Any]:
             {"parts": parts_data(line.parts), "records": records_data(line.tick)}
             for line in hv.prerequisites
         ],
-        "transfer_heading": hv.transfer_heading,
-        "transfer": blocks_data(hv.transfer),
+        "in_window_intro": parts_data(hv.in_window_intro),
+        "in_window": [
+            {"parts": parts_data(line.parts), "records": records_data(line.tick)}
+            for line in hv.in_window
+        ],
+        "prerequisite_blocks": blocks_data(hv.prerequisite_blocks),
         "phases": [
             {"heading": phase.heading, "steps": [step_data(sv) for sv in phase.steps]}
             for phase in hv.phases
@@ -174,6 +185,7 @@ def view_data(view: RunbookView) -> dict[str, Any]:
             "prerequisites_intro": words.PREREQUISITES_INTRO,
             "field_report": [_typographic(w) for w in words.FIELD_REPORT],
             "agent_runs": _typographic(words.AGENT_RUNS),
+            "agent_runs_note": _typographic(words.AGENT_RUNS_NOTE),
             "backout_when": words.BACKOUT_WHEN,
             "closing": words.CLOSING,
             "sign_off": words.SIGN_OFF,

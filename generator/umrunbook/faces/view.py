@@ -57,7 +57,9 @@ TITLE_EXECUTED = "As executed: upgrade"
 PLAN = "Plan"
 PREREQUISITES = "Prerequisites"
 PREREQUISITES_INTRO = "Check each one before the window starts."
-TRANSFER = "Transfer"
+# A prerequisite met by a step in the window is listed apart, with the step that meets it.
+IN_WINDOW_LEAD = "Done in the window, at "
+IN_WINDOW_TAIL = ", before the upgrade starts:"
 PHASES = (("before", "Before the window"), ("window", "In the window"))
 CERTIFICATES = "After the upgrade: accept the certificates again"
 BACKOUT = "Backout plan"
@@ -71,7 +73,10 @@ FIELD_REPORT = (
     "Field report, not the vendor's text:",
     "confirm this step against the vendor document for your build before the window.",
 )
-AGENT_RUNS = "The agent runs the vendor's commands for you:"
+# What the agent runs is shown for reference, set apart, never as a command to type.
+AGENT_RUNS = "The agent runs this: do not type it."
+AGENT_RUNS_NOTE = "Shown for reference: the vendor's commands the agent runs in this step."
+SNAPSHOT_PREREQUISITE_STEP = "snapshot"  # the step that takes the snapshot to take
 SNAPSHOT_AT_DEFAULT = "the VM's location in vCenter"
 NO_SERVERS = (
     "The inventory names no metered servers: accept the certificate of every product server "
@@ -121,23 +126,6 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
-class StepView:
-    step: PlannedStep
-    heading: str  # "Step 3: Stop the services", "Backout 1: ..."
-    lead: str  # how its tick line starts: "Step 3", "Backout 1"
-    tick: Tick
-    by: str
-    field_report: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseView:
-    heading: str
-    steps: tuple[StepView, ...]
-    phase: str = ""  # the catalogue's phase: "before", "window"
-
-
-@dataclass(frozen=True, slots=True)
 class Block:
     """One block of the transfer guide."""
 
@@ -149,15 +137,45 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandView:
+    """One command block of a step: what the operator types, or (by_agent) what the agent
+    runs, which every face shows set apart, for reference, with nothing to copy."""
+
+    shell: str
+    lines: tuple[str, ...]
+    by_agent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    step: PlannedStep
+    heading: str  # "Step 3: Stop the services", "Backout 1: ..."
+    lead: str  # how its tick line starts: "Step 3", "Backout 1"
+    tick: Tick
+    by: str
+    field_report: bool
+    commands: tuple[CommandView, ...] = ()  # the typed ones, then what the agent runs
+    details: tuple[Block, ...] = ()  # how to do it (the transfer guide's part for this step)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseView:
+    heading: str
+    steps: tuple[StepView, ...]
+    phase: str = ""  # the catalogue's phase: "before", "window"
+
+
+@dataclass(frozen=True, slots=True)
 class HopView:
     hop: Hop
     index: int  # from 1
     heading: str  # "Upgrade 1 of 2: 4.2.0 → 4.5" on a route, "" for one upgrade
     prefix: str  # "4.5: " on a route
     prerequisites_heading: str
-    prerequisites: tuple[Line, ...]  # the procedure's, then the snapshot to take
-    transfer_heading: str
-    transfer: tuple[Block, ...]
+    prerequisites: tuple[Line, ...]  # to check before the window
+    prerequisite_blocks: tuple[Block, ...]  # what to do before the window (a host key to read)
+    in_window_intro: Parts  # where the next ones are met: "Done in the window, at Step 3 ..."
+    in_window: tuple[Line, ...]  # met by a step in the window (the snapshot)
     phases: tuple[PhaseView, ...]
     certificates_heading: str
     certificates: PlannedStep
@@ -186,6 +204,7 @@ class RunbookView:
         found: list[Tick] = [s.tick for phase in self.before for s in phase.steps]
         for hop in self.hops:
             found += [line.tick for line in hop.prerequisites]
+            found += [line.tick for line in hop.in_window]
             found += [s.tick for phase in hop.phases for s in phase.steps]
             found += [line.tick for line in hop.certificate_lines]
             found += [s.tick for s in hop.backout]
@@ -272,32 +291,50 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
         # A route has the same lines in every upgrade: the page's ids must still be unique.
         return f"hop-{n + 1}:{key}" if multi else key
 
-    prerequisites = [
-        Line(
+    # A prerequisite that a step of the window meets (the snapshot) is listed apart, with that
+    # step: "check each one before the window starts" is then true of every other line.
+    window_steps = {s.id: s for s in hop.steps if s.phase == "window"}
+    before: list[Line] = []
+    in_window: list[Line] = []
+    for p in hop.procedure.prerequisites:
+        line = Line(
             ((p.text, "data"),),
             _tick(prerequisite_key(p.id), box(prerequisite_key(p.id)), "", p.text, executed),
         )
-        for p in hop.procedure.prerequisites
-    ]
+        (in_window if p.id in window_steps else before).append(line)
     snapshot_at = a.snapshot or SNAPSHOT_AT_DEFAULT
     snapshot_key = prerequisite_key(SNAPSHOT_PREREQUISITE)
-    prerequisites.append(
-        Line(
-            (
-                ("Snapshot to take: ", "text"),
-                (hop.snapshot_name, "value"),
-                (" at ", "text"),
-                (snapshot_at, "data"),
-            ),
-            _tick(
-                snapshot_key,
-                box(snapshot_key),
-                "",
-                f"Snapshot to take: {hop.snapshot_name}",
-                executed,
-            ),
-        )
+    snapshot_line = Line(
+        (
+            ("Snapshot to take: ", "text"),
+            (hop.snapshot_name, "value"),
+            (" at ", "text"),
+            (snapshot_at, "data"),
+        ),
+        _tick(
+            snapshot_key,
+            box(snapshot_key),
+            "",
+            f"Snapshot to take: {hop.snapshot_name}",
+            executed,
+        ),
     )
+    (in_window if SNAPSHOT_PREREQUISITE_STEP in window_steps else before).append(snapshot_line)
+    meeting = [window_steps[p.id] for p in hop.procedure.prerequisites if p.id in window_steps]
+    if SNAPSHOT_PREREQUISITE_STEP in window_steps:
+        meeting.append(window_steps[SNAPSHOT_PREREQUISITE_STEP])
+    in_window_intro: list[Part] = [_t(IN_WINDOW_LEAD)]
+    for i, s in enumerate(dict.fromkeys(meeting)):
+        in_window_intro += [_t(", " if i else ""), _b(f"Step {s.number}"), _t(f" ({s.title})")]
+    in_window_intro.append(_t(IN_WINDOW_TAIL))
+    guide = transfer_guide(plan, hop, prefix)
+    details = {"check-bundle": guide.check, "upload": guide.upload, "evidence": guide.fetch}
+
+    def commands_of(step: PlannedStep) -> tuple[CommandView, ...]:
+        typed = tuple(CommandView(c.shell, c.lines) for c in step.commands)
+        if not step.agent_runs:
+            return typed
+        return (*typed, CommandView("sh", step.agent_runs, by_agent=True))
 
     def step_view(step: PlannedStep) -> StepView:
         key = step_key(step.id)
@@ -317,6 +354,8 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             tick,
             BY_AGENT if step.by == "agent" else BY_HAND,
             step.source.kind == "field",
+            commands_of(step),
+            details.get(step.id, ()),
         )
 
     def backout_view(step: PlannedStep) -> StepView:
@@ -329,6 +368,7 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             tick,
             BY_AGENT if step.by == "agent" else BY_HAND,
             step.source.kind == "field",
+            commands_of(step),
         )
 
     phases = tuple(
@@ -367,9 +407,10 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
         ),
         prefix=prefix,
         prerequisites_heading=prefix + PREREQUISITES,
-        prerequisites=tuple(prerequisites),
-        transfer_heading=prefix + TRANSFER,
-        transfer=transfer_guide(plan, hop, prefix),
+        prerequisites=tuple(before),
+        prerequisite_blocks=guide.host_key,
+        in_window_intro=tuple(in_window_intro) if in_window else (),
+        in_window=tuple(in_window),
         phases=phases,
         certificates_heading=prefix + CERTIFICATES,
         certificates=hop.certificates,
@@ -418,8 +459,22 @@ def _d(text: str) -> Part:
 BR: Part = ("", "break")
 
 
-def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
-    """The runbook's transfer section of one upgrade, from the data of its transfer scripts."""
+@dataclass(frozen=True, slots=True)
+class TransferGuide:
+    """The transfer guide of one upgrade, in the parts the runbook shows where they are done:
+    reading a missing host key before the window (with the prerequisites), checking the ISO
+    against its manifest (at the workstation's check step), the upload (at the upload step)
+    and the evidence's fetch back (at the evidence step, which the backout points to). Each
+    check is shown once: the steps' own commands are not repeated here."""
+
+    host_key: tuple[Block, ...]
+    check: tuple[Block, ...]
+    upload: tuple[Block, ...]
+    fetch: tuple[Block, ...]  # the evidence back to the workstation, at the evidence step
+
+
+def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> TransferGuide:
+    """The runbook's transfer guide of one upgrade, from the data of its transfer scripts."""
     a = plan.appliance
     # The Upload the transfer scripts are written from (they exist only when scriptable).
     u = upload_of(plan, hop)
@@ -436,24 +491,10 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
     folder_leaf = folder.rstrip("/").rsplit("/", 1)[1]
     ps_path = powershell_quote(bundle.local_path)
     cmd_path = f'"{bundle.local_path}"'
-    g = _Guide()
+    g = _Guide()  # the upload step's
+    k = _Guide()  # before the window: the host key to read
+    c = _Guide()  # the workstation's check step's
 
-    if iso:
-        g.add(
-            "para",
-            _t("Upload the four upgrade files and the agent from the workstation to the "),
-            _t("appliance, in binary"),
-            BR,
-            _t("mode, with the host key checked:"),
-        )
-    else:
-        g.add(
-            "para",
-            _t("Upload the bundle and the agent from the workstation to the appliance, in "),
-            _t("binary mode, with the"),
-            BR,
-            _t("host key checked:"),
-        )
     g.add("item", _b("Protocol:"), _t(f" {protocol}, binary transfer mode"))
     g.add(
         "item",
@@ -491,12 +532,12 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             "item",
             _b("Host key:"),
             _t(
-                " not in the inventory. Read it on the console first (below); until it is in "
-                "the inventory, the generated scripts refuse to run."
+                " not in the inventory. Read it on the console before the window (see the "
+                "prerequisites); until it is in the inventory, the generated scripts refuse to run."
             ),
         )
-        g.add("heading", _t(f"{prefix}Before the window: read the host key on the console"))
-        g.add(
+        k.add("heading", _t(f"{prefix}Before the window: read the host key on the console"))
+        k.add(
             "para",
             _t("The inventory has no SSH host key for "),
             _d(a.name),
@@ -507,14 +548,14 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             BR,
             _t("as root, print the fingerprint of each host key type:"),
         )
-        g.code(
+        k.code(
             "sh",
             "ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_ed25519_key.pub",
             "ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_ecdsa_key.pub",
             "ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_rsa_key.pub",
             "cat /etc/ssh/ssh_host_ed25519_key.pub",
         )
-        g.add(
+        k.add(
             "para",
             _t("Copy the line "),
             _v("cat"),
@@ -532,7 +573,7 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             BR,
             _t("console means the appliance has no key of that type."),
         )
-        g.add(
+        k.add(
             "para",
             _t("If you must go on without that, compare by eye: WinSCP shows "),
             _v("ssh-ed25519 255 <fingerprint>"),
@@ -549,9 +590,11 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
         )
 
     if iso:
+        # The step itself checks the inventory's SHA-256 where there is one; this is the
+        # vendor's SHA-1, against the manifest.
         manifest = u.item("manifest")
-        g.add("heading", _t(f"{prefix}Check the ISO on the workstation before the upload"))
-        g.add(
+        c.add("heading", _t("Check the ISO against the vendor's manifest"))
+        c.add(
             "para",
             _t("Compare the ISO's SHA-1 with the value the vendor's manifest "),
             _v(manifest.name),
@@ -560,26 +603,10 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             _v(bundle.name),
             _t(" (open the manifest in a text editor). In PowerShell:"),
         )
-        g.code("powershell", f"Get-FileHash -Algorithm SHA1 -LiteralPath {ps_path}")
-        g.add("para", _t("Or in a Command Prompt:"))
-        g.code("cmd", f"certutil -hashfile {cmd_path} SHA1")
-        g.add(
-            "para",
-            _b("Expected:"),
-            _t(" the manifest's value for "),
-            _v(bundle.name),
-            _t(" (Get-FileHash prints the letters in"),
-            BR,
-            _t("capitals: the same value). Any other value, or no line for the ISO in the "),
-            _t("manifest: do not"),
-            BR,
-            _t("upload it; download the ISO and its manifest again."),
-        )
-        if bundle.sha256:
-            g.add("para", _t("Its SHA-256 must also be the one in the inventory. In PowerShell:"))
-            g.code("powershell", f"Get-FileHash -Algorithm SHA256 -LiteralPath {ps_path}")
-            g.add("para", _b("Expected:"), _t(" "), _v(bundle.sha256), _t("."))
-        g.add(
+        c.code("powershell", f"Get-FileHash -Algorithm SHA1 -LiteralPath {ps_path}")
+        c.add("para", _t("Or in a Command Prompt:"))
+        c.code("cmd", f"certutil -hashfile {cmd_path} SHA1")
+        c.add(
             "para",
             _t("On Linux or macOS: "),
             _v(f"sha1sum {bundle.name}"),
@@ -596,31 +623,25 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
             BR,
             _t("runs it in any case)."),
         )
-    else:
-        g.add("heading", _t(f"{prefix}Check the bundle on the workstation before the upload"))
-        g.add("para", _t("In PowerShell:"))
-        g.code("powershell", f"Get-FileHash -Algorithm SHA256 -LiteralPath {ps_path}")
-        g.add("para", _t("Or in a Command Prompt:"))
-        g.code("cmd", f"certutil -hashfile {cmd_path} SHA256")
-        g.add(
+        c.add(
             "para",
-            _t("On Linux or macOS: "),
-            _v(f"sha256sum {bundle.name}"),
-            _t(" (or "),
-            _v(f"shasum -a 256 {bundle.name}"),
-            _t(")."),
-        )
-        g.add(
-            "para",
-            _b("Expected:"),
-            _t(" "),
-            _v(bundle.sha256),
-            _t(" (Get-FileHash prints the letters in capitals: the same value)."),
+            _b("Expected SHA-1:"),
+            _t(" the manifest's value for "),
+            _v(bundle.name),
+            _t(" (Get-FileHash prints the letters in"),
             BR,
-            _t("Any other value: do not upload it; download the bundle again."),
+            _t("capitals: the same value). Any other value, or no line for the ISO in the "),
+            _t("manifest: do not"),
+            BR,
+            _t("upload it; download the ISO and its manifest again."),
+        )
+    else:
+        c.add(
+            "para",
+            _t("Get-FileHash prints the letters in capitals: the same value."),
         )
 
-    g.add("heading", _t(f"{prefix}Upload with WinSCP (graphical)"))
+    g.add("heading", _t("Upload with WinSCP (graphical)"))
     g.enum(
         1,
         _t("Start WinSCP. In the Login dialog choose "),
@@ -775,59 +796,25 @@ def transfer_guide(plan: Plan, hop: Hop, prefix: str) -> tuple[Block, ...]:
         )
 
     if scripted:
-        _scripts(g, plan, u, prefix, transfer_dir, cmd_path)
+        _scripts(g, plan, u, transfer_dir, cmd_path)
 
-    if iso:
-        g.add(
-            "para",
-            _t('After the upload, the step "Check the files on the appliance" checks them '),
-            _t("where they landed:"),
-            BR,
-            _t("the agent's SHA-256, the ISO against the manifest, the certificate and the "),
-            _t("signature."),
-        )
-    else:
-        g.add("heading", _t(f"{prefix}Check both files on the appliance after the upload"))
-        g.add("para", _t("As root on the appliance (console or SSH):"))
-        g.code("sh", f"cd {folder}", f"sha256sum {bundle.name} {agent_name}")
-        g.add("para", _b("Expected:"))
-        g.code(
-            "text",
-            f"{bundle.sha256}  {bundle.name}",
-            f"{u.agent_sha256}  {agent_name}",
-        )
-        g.add(
-            "para",
-            _t("Any other value means a file changed or was cut short in transfer: upload it "),
-            _t("again, in binary"),
-            BR,
-            _t("mode."),
-        )
-    _fetch_guide(g, plan, u, prefix, transfer_dir, scripted)
-    return tuple(g.blocks)
+    f = _Guide()  # the evidence step's: the fetch back to the workstation
+    _fetch_guide(f, plan, u, transfer_dir, scripted)
+    return TransferGuide(tuple(k.blocks), tuple(c.blocks), tuple(g.blocks), tuple(f.blocks))
 
 
-def _fetch_guide(
-    g: _Guide, plan: Plan, u: Upload, prefix: str, transfer_dir: str, scripted: bool
-) -> None:
+def _fetch_guide(g: _Guide, plan: Plan, u: Upload, transfer_dir: str, scripted: bool) -> None:
     """How the agent's evidence and the upgrade logs come back to the workstation: before a
     backout reverts the snapshot (which deletes them), and after a good night, for the ticket."""
     a = plan.appliance
-    g.add("heading", _t(f"{prefix}Copy the evidence back to the workstation"))
+    # The agent's report, which writes the evidence, is the step's own command: not repeated.
+    g.add("heading", _t("Copy the evidence back to the workstation"))
     g.add(
         "para",
         _t("Before a backout reverts the snapshot (the revert deletes them), and after a good "),
         _t("night for the"),
         BR,
-        _t("ticket, copy the agent's evidence and the upgrade logs to the workstation. First, "),
-        _t("as root on"),
-        BR,
-        _t("the appliance, have the agent write its evidence from its records:"),
-    )
-    g.code("sh", f"bash {u.agent_after} report")
-    g.add(
-        "para",
-        _t("Then copy "),
+        _t("ticket, once the agent's report has written the evidence, copy "),
         _v(u.state_dir),
         _t(" and the "),
         _v("inplaceupgradeum-*"),
@@ -884,13 +871,11 @@ def _fetch_guide(
         )
 
 
-def _scripts(
-    g: _Guide, plan: Plan, u: Upload, prefix: str, transfer_dir: str, cmd_path: str
-) -> None:
+def _scripts(g: _Guide, plan: Plan, u: Upload, transfer_dir: str, cmd_path: str) -> None:
     a = plan.appliance
     folder = u.remote_dir
     bundle = u.bundle
-    g.add("heading", _t(f"{prefix}Or upload with the generated scripts"))
+    g.add("heading", _t("Or upload with the generated scripts"))
     both_end = (
         _t("Both end with "),
         _v("UPLOADED"),

@@ -1,0 +1,66 @@
+"""What every face is held to on order and repetition: the headings follow the plan's steps,
+the transfer detail stands at the step that uses it, and each checksum command is shown once."""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+from pathlib import Path
+
+from tests.helpers import NOW, route_inventory_text
+from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.inventory.load import parse_inventory
+from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.plan import Plan
+
+# The headings of the transfer detail, under the step they belong to (by step id).
+DETAIL_HEADINGS = {
+    "check-bundle": {"iso": ("Check the ISO against the vendor's manifest",), "shar": ()},
+    "upload": {
+        "iso": ("Upload with WinSCP (graphical)", "Or upload with the generated scripts"),
+        "shar": ("Upload with WinSCP (graphical)", "Or upload with the generated scripts"),
+    },
+}
+
+# A checksum command as typed, up to its file: `sha256sum x`, `Get-FileHash -Algorithm SHA1`.
+# The on-box form names its file in the line it checks: `echo 'HASH  FILE' | sha256sum -c -`.
+CHECKSUM = re.compile(
+    r"Get-FileHash -Algorithm \w+|certutil -hashfile \S+ \w+|shasum -a \d+ \S+"
+    r"|echo '\S+\s+\S+' \| sha(?:1|256)sum -c -|sha(?:1|256)sum(?: -c)? (?!-)\S+"
+)
+
+
+def iso_route_plan(host_key: bool = True) -> Plan:
+    """4.2 → 4.5 → 4.7: two ISO upgrades (without the host key: its reading comes first)."""
+    text = route_inventory_text() if host_key else route_inventory_text(host_key=None)
+    (plan,) = plan_fleet(parse_inventory(text, Path("route.yaml")), load_catalogue(), NOW)
+    return plan
+
+
+def expected_headings(plan: Plan) -> list[str]:
+    """Every step's heading in the plan's order, each followed by its detail's headings."""
+    out: list[str] = []
+    for hop in plan.hops:
+        for step in hop.steps:
+            out.append(f"Step {step.number}: {step.title}")
+            out += DETAIL_HEADINGS.get(step.id, {}).get(hop.procedure.delivery, ())
+    return out
+
+
+def assert_headings_follow_the_steps(plan: Plan, headings: list[str]) -> None:
+    """`headings`: a face's headings in document order."""
+    wanted = expected_headings(plan)
+    names = set(wanted)
+    assert [h for h in headings if h in names] == wanted
+    numbers = [int(m.group(1)) for h in headings if (m := re.match(r"Step (\d+):", h))]
+    # Up by one each step (an upgrade of a route may count again from 1).
+    assert numbers[0] == 1
+    assert all(b in (a + 1, 1) for a, b in pairwise(numbers))
+    # No transfer section of its own before the first step.
+    assert not [h for h in headings if h == "Transfer" or h.endswith(": Transfer")]
+    first = headings.index(wanted[0])
+    assert not [h for h in headings[:first] if h in names]
+
+
+def checksum_commands(text: str) -> list[str]:
+    return CHECKSUM.findall(text)
