@@ -696,7 +696,7 @@ def test_a_workstation_path_with_spaces_ampersands_and_brackets_is_copied_quoted
     result = umrunbook(["render", str(inventory), "--out", str(out), "--format", "md"])
     assert result.returncode == 0, result.stderr
     runbook = (out / "um-ams-01" / "runbook.md").read_text(encoding="utf-8")
-    assert f'certutil -hashfile "{path}" SHA256' in runbook
+    assert f'winscp-upload.cmd "{path}"' in runbook  # the Command Prompt's quoting
     assert "Get-FileHash -Algorithm SHA256 -LiteralPath 'D:\\It''s (new) & old\\" in runbook
 
 
