@@ -38,13 +38,25 @@ def iso_route_plan(host_key: bool = True) -> Plan:
 
 
 def expected_headings(plan: Plan) -> list[str]:
-    """Every step's heading in the plan's order, each followed by its detail's headings."""
+    """Every step's heading in the plan's order, each followed by its detail's headings (the
+    workstation's check at the download where the hop has no check step)."""
     out: list[str] = []
     for hop in plan.hops:
+        ids = {s.id for s in hop.steps}
         for step in hop.steps:
             out.append(f"Step {step.number}: {step.title}")
-            out += DETAIL_HEADINGS.get(step.id, {}).get(hop.procedure.delivery, ())
+            key = (
+                "check-bundle"
+                if step.id == "download-bundle" and "check-bundle" not in ids
+                else step.id
+            )
+            out += DETAIL_HEADINGS.get(key, {}).get(hop.procedure.delivery, ())
     return out
+
+
+def sha256_checks(plan: Plan) -> int:
+    """How many upgrades of the plan check the bundle's SHA-256 on the workstation."""
+    return sum(any(s.id == "check-bundle" for s in hop.steps) for hop in plan.hops)
 
 
 def assert_headings_follow_the_steps(plan: Plan, headings: list[str]) -> None:

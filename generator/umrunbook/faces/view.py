@@ -328,7 +328,11 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
         in_window_intro += [_t(", " if i else ""), _b(f"Step {s.number}"), _t(f" ({s.title})")]
     in_window_intro.append(_t(IN_WINDOW_TAIL))
     guide = transfer_guide(plan, hop, prefix)
-    details = {"check-bundle": guide.check, "upload": guide.upload, "evidence": guide.fetch}
+    # The workstation's check stands at its step; where the hop has none (an ISO without a
+    # SHA-256 in the inventory), at the download, before the upload.
+    ids = {s.id for s in hop.steps}
+    check_at = "check-bundle" if "check-bundle" in ids else "download-bundle"
+    details = {check_at: guide.check, "upload": guide.upload, "evidence": guide.fetch}
 
     def commands_of(step: PlannedStep) -> tuple[CommandView, ...]:
         typed = tuple(CommandView(c.shell, c.lines) for c in step.commands)
