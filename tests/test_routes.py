@@ -382,5 +382,5 @@ def test_between_two_upgrades_a_go_no_go_and_the_snapshot(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     runbook = (out / "um-ams-01/runbook.md").read_text()
     assert runbook.index("Go / no-go for the upgrade to 4.7") < runbook.index(
-        "Take a snapshot", runbook.index("## Upgrade 2 of 2")
+        ": Take a snapshot of the appliance\n", runbook.index("## Upgrade 2 of 2")
     )

@@ -314,9 +314,13 @@ def section(plan: Plan, target: str) -> str:
     checks the files on the appliance."""
     markdown = render_markdown(plan)
     (hop,) = [n for n, h in enumerate(plan.hops) if h.target_version.short == target]
+    # Its steps before the window (on a route in the part ahead of the upgrades) ...
+    first = markdown.index(f"### {step_heading(plan, 'download-bundle', hop)}\n")
+    before = markdown[first : markdown.index("\n## ", first)]
+    # ... and its prerequisites and steps up to the check on the appliance.
     start = markdown.index(f"## {target}: Prerequisites\n")
     end = markdown.index(f"### {step_heading(plan, 'check-upload', hop)}\n", start)
-    return markdown[start:end]
+    return before + markdown[start:end]
 
 
 def fences(markdown: str) -> list[tuple[str, list[str]]]:
