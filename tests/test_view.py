@@ -183,7 +183,12 @@ def test_the_transfer_detail_stands_at_the_step_that_uses_it() -> None:
         "Upload with WinSCP (graphical)",
         "Or upload with the generated scripts",
     ]
-    assert all(not s.details for i, s in steps.items() if i not in ("upload", "check-bundle"))
+    assert all(
+        not s.details for i, s in steps.items() if i not in ("upload", "evidence", "check-bundle")
+    )
+    assert [b.parts[0][0] for b in steps["evidence"].details if b.kind == "heading"] == [
+        "Copy the evidence back to the workstation"
+    ]
     # Neither the workstation's check nor the appliance's is repeated in the upload's detail.
     code = [line for b in steps["upload"].details if b.kind == "code" for line in b.lines]
     assert not [line for line in code if "sha256sum" in line or "Get-FileHash" in line]

@@ -19,6 +19,10 @@ DETAIL_HEADINGS = {
         "iso": ("Upload with WinSCP (graphical)", "Or upload with the generated scripts"),
         "shar": ("Upload with WinSCP (graphical)", "Or upload with the generated scripts"),
     },
+    "evidence": {
+        "iso": ("Copy the evidence back to the workstation",),
+        "shar": ("Copy the evidence back to the workstation",),
+    },
 }
 
 # A checksum command as typed, up to its file: `sha256sum x`, `Get-FileHash -Algorithm SHA1`.
