@@ -411,7 +411,13 @@ def test_the_transfer_guide_shows_no_placeholder_as_code() -> None:
     for local_folder in ("", "C:\\Upgrades\\4.7"):
         plan = plan_for("4.7", "4.5.0", local_folder=local_folder, host_key=KEY)
         view = runbook_view(plan)
-        blocks = [b for hop in view.hops for b in hop.transfer]
+        blocks = [
+            b
+            for hop in view.hops
+            for phase in (*view.before, *hop.phases)
+            for sv in phase.steps
+            for b in (*sv.details, *hop.prerequisite_blocks)
+        ]
         code = [line for b in blocks if b.kind == "code" for line in b.lines]
         assert not any("FOLDER" in line for line in code), code
         words = " ".join(text for b in blocks for text, _ in b.parts)
