@@ -27,6 +27,7 @@ __all__ = [
     "evidence_digest",
     "manifest_keys_line",
     "parse_manifest",
+    "validate_manifest",
     "verify_evidence_digest",
 ]
 
@@ -165,6 +166,11 @@ def agent_source() -> str:
     if text.count(_PLACEHOLDER) != 1 or text.count(_KEYS_PLACEHOLDER) != 1:
         raise RuntimeError(f"the packaged {AGENT_FILE_NAME} is damaged: reinstall umrunbook")
     return text.replace(_KEYS_PLACEHOLDER, manifest_keys_line(), 1)
+
+
+def validate_manifest(manifest: Mapping[str, str]) -> None:
+    """Raises the ``ValueError`` :func:`build_agent` raises for this manifest, if any."""
+    _validate(manifest)
 
 
 def _validate(manifest: Mapping[str, str]) -> dict[str, str]:
