@@ -9,6 +9,7 @@ The agent's evidence JSON carries a ``digest``; :func:`verify_evidence_digest` c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -155,12 +156,14 @@ def _part_body(name: str, text: str) -> str:
     return body
 
 
+@functools.cache
 def agent_source() -> str:
     """The agent as shipped, before its manifest: the parts assembled, with the key list.
 
     ``#!/bin/bash``, then every part in order (each without its first line, a shellcheck
     directive for the part alone), then the end marker. The ``#@@MANIFEST_KEYS@@`` line becomes
-    :data:`MANIFEST_KEYS`; the ``#@@MANIFEST@@`` line stays for :func:`build_agent`.
+    :data:`MANIFEST_KEYS`; the ``#@@MANIFEST@@`` line stays for :func:`build_agent`. Assembled
+    once a process: a fleet's agents share it, and the parts are read once, not per appliance.
     """
     text = _SHEBANG + "".join(_part_body(n, t) for n, t in agent_parts()) + _END_MARKER
     if text.count(_PLACEHOLDER) != 1 or text.count(_KEYS_PLACEHOLDER) != 1:
