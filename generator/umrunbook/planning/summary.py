@@ -50,10 +50,17 @@ def summarize_fleet(inventory: Inventory, catalogue: Catalogue) -> tuple[PlanSum
     # The minutes a route adds to its hops' own (the go / no-go between two upgrades), read
     # from the first appliance planned in full on that route.
     gates: dict[tuple[tuple[str, ...], bool], int] = {}
+    # A route (and why it) depends on the version alone: found once for each version.
+    routes: dict[tuple[int, int, int, int], tuple[tuple[Procedure, ...], str]] = {}
     summaries = []
     for appliance in inventory.appliances:
         try:
-            _target, route, reason = route_for(appliance, inventory, catalogue)
+            found = routes.get(appliance.version.key())
+            if found is None:
+                _target, route, reason = route_for(appliance, inventory, catalogue)
+                routes[appliance.version.key()] = (route, reason)
+            else:
+                route, reason = found
             shape = (tuple(p.target for p in route), bool(appliance.proxy))
             if shape not in gates:
                 plan = plan_for(appliance, inventory, catalogue, moment)
