@@ -4,7 +4,7 @@
 #   ./dev.sh test    set up (Python, and as root the Debian packages the real-part tests use),
 #                    then lint, type-check and run every test
 #   ./dev.sh lint    ruff, mypy, shellcheck
-#   ./dev.sh bench   the benchmarks under bench/
+#   ./dev.sh bench   the benchmarks under bench/ (./dev.sh bench check pdf: those two)
 #   ./dev.sh binary  the single-file executable dist/umrunbook (PyInstaller, for this OS)
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -137,9 +137,17 @@ main() {
       binary
       ;;
     bench)
+      # ./dev.sh bench [NAME ...]: bench/bench_NAME.py for each NAME (pdf, check, versions,
+      # fleet, markdown), every one without a NAME; each takes its defaults.
       setup_python
-      local script
-      for script in bench/*.py; do "$VENV/bin/python" "$script" "$@"; done
+      local script names=("$@")
+      if ((${#names[@]} == 0)); then
+        for script in bench/bench_*.py; do
+          script=${script#bench/bench_}
+          names+=("${script%.py}")
+        done
+      fi
+      for script in "${names[@]}"; do "$VENV/bin/python" "bench/bench_$script.py"; done
       ;;
     *)
       sed -n '2,8p' "$0" >&2
