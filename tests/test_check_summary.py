@@ -165,3 +165,24 @@ def test_check_of_a_csv_fleet_from_the_command_line(tmp_path: Path) -> None:
     assert f"{path}: valid: change CHG0099997, 300 appliances, target 4.3" in result.stdout
     assert "  um-000299  4.1.0 → 4.3       planned" in result.stdout
     assert "change.window: the window is 8 h but the plan needs" in result.stderr
+
+
+def test_check_asks_the_font_engine_once_per_new_letters_not_once_per_row(
+    tmp_path: Path,
+) -> None:
+    from umrunbook.inventory import glyphs
+
+    path = _csv_fleet(tmp_path, 0)
+    letters = "数据中心机房东西南北一二三四五六七八九十αβγδεζηθ"
+    rows = ["name,host,version,snapshot"]
+    for index in range(400):
+        word = letters[index % len(letters)] + letters[index // len(letters)]  # 400 pairs
+        rows.append(f"um-{index:04d},um-{index:04d}.corp.example,4.2.0,vc01 / {word} / {index}")
+    (tmp_path / "fleet.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    before = glyphs._missing.cache_info().misses
+    report = check(path)
+    asked = glyphs._missing.cache_info().misses - before
+    assert len(report.summary) == 401
+    # A compile of the probe for each row that brings a letter not seen before: at most one
+    # for each of the 27 letters, not one for each of the 400 rows.
+    assert asked <= len(set(letters)), asked
