@@ -82,7 +82,8 @@ def install_old(commit: str, folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--appliances", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=3, help="pairs counted (after one warm-up)")
+    parser.add_argument("--runs", type=int, default=3, help="pairs counted")
+    parser.add_argument("--warmup", type=int, default=1, help="pairs run first, not counted")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--old", default=BASELINE, help="the commit to compare with")
     parser.add_argument(
@@ -103,6 +104,7 @@ def main() -> None:
             [str(new), "render", *command, "--out", str(folder / "new")],
             [str(old), "render", *command, "--out", str(folder / "old")],
             runs=args.runs,
+            warmup=args.warmup,
             env=EPOCH,
         )
     print(
