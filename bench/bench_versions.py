@@ -32,7 +32,7 @@ EPOCH = {"SOURCE_DATE_EPOCH": "1764633600"}
 
 
 def mixed_fleet(folder: Path, count: int) -> Path:
-    """An inventory to 4.7 that both versions take: two ISO hops from 4.2, one from 4.3 to 4.6."""
+    """An inventory to 4.7 that both versions take: two hops from 4.2, one from 4.3 to 4.6."""
     lines = [
         "change:",
         "  ticket: CHG0099999",
@@ -43,6 +43,7 @@ def mixed_fleet(folder: Path, count: int) -> Path:
         f"  bundle: {{build: '22010000', sha256: {'ab' * 32}}}",
         "  bundles:",
         f"    '4.5': {{build: '19934127', sha256: {'cd' * 32}}}",
+        f"    '4.3': {{sha256: {'ef' * 32}}}",
         "appliances:",
     ]
     for index in range(count):
