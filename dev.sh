@@ -4,7 +4,7 @@
 #   ./dev.sh test    set up (Python, and as root the Debian packages the real-part tests use),
 #                    then lint, type-check and run every test
 #   ./dev.sh lint    ruff, mypy, shellcheck
-#   ./dev.sh bench   the benchmarks under bench/
+#   ./dev.sh bench   the benchmarks under bench/ (./dev.sh bench check pdf: those two)
 #   ./dev.sh binary  the single-file executable dist/umrunbook (PyInstaller, for this OS)
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -105,12 +105,26 @@ binary() {
   # from the clean install, never from generator/.
   printf '%s\n' 'from umrunbook.__main__ import main' '' 'if __name__ == "__main__":' '    main()' \
     >"$build/entry.py"
+  # What the binary holds: umrunbook and what it imports; the engines' metadata for --version.
+  # Stripped of debug symbols, and without the modules umrunbook never imports (TLS, asyncio,
+  # unittest, pydoc, readline): a single file unpacks all it holds at every start.
+  local what=(
+    --collect-data umrunbook --collect-submodules umrunbook --collect-all typst
+    --copy-metadata typst --copy-metadata markdown-it-py --copy-metadata jinja2 --strip
+    --exclude-module ssl --exclude-module _ssl --exclude-module asyncio
+    --exclude-module unittest --exclude-module pydoc --exclude-module readline
+  )
   "$build/venv/bin/pyinstaller" --onefile --name umrunbook --clean --noconfirm --log-level WARN \
-    --collect-data umrunbook --collect-submodules umrunbook --collect-all typst \
-    --copy-metadata typst --copy-metadata markdown-it-py --copy-metadata jinja2 \
-    --distpath dist --workpath "$build/work" --specpath "$build" \
-    "$build/entry.py"
+    "${what[@]}" --distpath dist --workpath "$build/work" --specpath "$build" "$build/entry.py"
   say "built dist/umrunbook ($(du -h dist/umrunbook | cut -f1))"
+  # The same as one folder, zipped: nothing to unpack at each start, so it starts in a
+  # fraction of the single file's time (README, "The single-file binary").
+  "$build/venv/bin/pyinstaller" --onedir --name umrunbook --noconfirm --log-level WARN \
+    "${what[@]}" --distpath "$build/folder" --workpath "$build/work-folder" --specpath "$build" \
+    "$build/entry.py"
+  rm -f dist/umrunbook-folder.zip
+  (cd "$build/folder" && "$OLDPWD/$build/venv/bin/python" -m zipfile -c "$OLDPWD/dist/umrunbook-folder.zip" umrunbook)
+  say "built dist/umrunbook-folder.zip ($(du -h dist/umrunbook-folder.zip | cut -f1)): unzip, run umrunbook/umrunbook"
 }
 
 main() {
@@ -137,9 +151,17 @@ main() {
       binary
       ;;
     bench)
+      # ./dev.sh bench [NAME ...]: bench/bench_NAME.py for each NAME (pdf, check, versions,
+      # fleet, markdown), every one without a NAME; each takes its defaults.
       setup_python
-      local script
-      for script in bench/*.py; do "$VENV/bin/python" "$script" "$@"; done
+      local script names=("$@")
+      if ((${#names[@]} == 0)); then
+        for script in bench/bench_*.py; do
+          script=${script#bench/bench_}
+          names+=("${script%.py}")
+        done
+      fi
+      for script in "${names[@]}"; do "$VENV/bin/python" "bench/bench_$script.py"; done
       ;;
     *)
       sed -n '2,8p' "$0" >&2

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_fleet.py [--appliances 200] [--big 500] [--sample 20]
 
-Prints, for a generated inventory: per-runbook Markdown, HTML and PDF times; the PDF against
-a bare typst.compile of the same template and data; --jobs 1 against --jobs 2; an unchanged
+Prints, for a generated inventory: per-runbook Markdown, HTML and PDF times (the PDF against a
+bare compile is bench_pdf.py); --jobs 1 against --jobs 2; an unchanged
 fleet's re-render against a full one; a 500-appliance fleet against its floor (the bare
 per-appliance costs divided by the cores); `umrunbook --version`'s start-up and the proof that
 it imports neither the PDF engine nor the Markdown renderer; the binary's size and start-up;
@@ -28,11 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_markdown import generated_inventory
 from umrunbook.catalogue.procedure import load_catalogue
+from umrunbook.faces.commonmark import render_markdown
 from umrunbook.faces.html import render_html
-from umrunbook.faces.markdown import render_markdown
 from umrunbook.faces.pdf import compile_pdf, render_pdf, typst_inputs
-from umrunbook.faces.registry import RenderOptions, default_jobs, render_fleet
+from umrunbook.faces.registry import RenderOptions
+from umrunbook.faces.view import runbook_view
 from umrunbook.inventory.load import load_inventory
+from umrunbook.package.build import default_jobs, render_fleet
 from umrunbook.planning.bind import plan_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +54,11 @@ def median_ms(samples: list[float]) -> float:
 def per_runbook(plans: list, sample: int) -> dict[str, float]:  # type: ignore[type-arg]
     md, html, pdf, bare = [], [], [], []
     for plan in plans[:sample]:
-        text = render_markdown(plan)
+        view = runbook_view(plan)
         md.append(timed(lambda p=plan: render_markdown(p)))
-        html.append(timed(lambda p=plan, t=text: render_html(p, t, ALL)))
-        pdf.append(timed(lambda p=plan, t=text: render_pdf(p, t, ALL)))
-        inputs = typst_inputs(plan, "a4", text)
+        html.append(timed(lambda v=view: render_html(v, ALL)))
+        pdf.append(timed(lambda v=view: render_pdf(v, ALL)))
+        inputs = typst_inputs(view, "a4")
         stamp = int(plan.generated_at.timestamp())
         bare.append(timed(lambda i=inputs, s=stamp: compile_pdf(i, s)))
     return {

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from umrunbook.catalogue.procedure import load_catalogue
-from umrunbook.faces.markdown import render_markdown
-from umrunbook.faces.registry import RenderOptions, render_fleet
+from umrunbook.faces.commonmark import render_markdown
+from umrunbook.faces.registry import RenderOptions
 from umrunbook.inventory.example import example_inventory
 from umrunbook.inventory.load import load_inventory
+from umrunbook.package.build import render_fleet
 from umrunbook.planning.bind import plan_fleet
 
 T = TypeVar("T")

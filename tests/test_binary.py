@@ -1,11 +1,14 @@
-"""The single-file binary, run as an operator would: from a folder outside the checkout, with
-no virtualenv and an empty PYTHONPATH. CI builds it first (./dev.sh binary)."""
+"""The single-file binary and the one-folder build, run as an operator would: from a folder
+outside the checkout, with no virtualenv and an empty PYTHONPATH. CI builds both first
+(./dev.sh binary)."""
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,12 +16,13 @@ import pytest
 from tests.conftest import ROOT, need
 
 BINARY = ROOT / "dist" / "umrunbook"
+FOLDER_ZIP = ROOT / "dist" / "umrunbook-folder.zip"
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], cwd: Path, binary: Path = BINARY) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": "", "LANG": "C.UTF-8"}
     return subprocess.run(
-        [str(BINARY), *args],
+        [str(binary), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -93,3 +97,40 @@ def test_binary_was_built_from_exactly_the_locked_versions(binary: Path) -> None
     installed = _pins(freeze.read_text(encoding="utf-8"))
     assert installed == lock
     assert "--hash=sha256:" in (ROOT / "locks" / "binary.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def folder_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/umrunbook-folder.zip unpacked as an operator unpacks it, modes kept."""
+    if not FOLDER_ZIP.is_file():
+        message = "needs dist/umrunbook-folder.zip: build it with ./dev.sh binary"
+        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = tmp_path_factory.mktemp("unzipped")
+    with zipfile.ZipFile(FOLDER_ZIP) as archive:
+        for member in archive.infolist():
+            path = Path(archive.extract(member, folder))
+            mode = member.external_attr >> 16
+            if mode & stat.S_IXUSR:
+                path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return folder / "umrunbook" / "umrunbook"
+
+
+def test_folder_build_renders_a_pdf_and_names_its_engines(
+    folder_build: Path, tmp_path: Path
+) -> None:
+    need("pdfinfo")
+    version = run(["--version"], tmp_path, folder_build).stdout
+    for engine in ("Typst ", "markdown-it-py ", "Jinja2 "):
+        assert engine in version, version
+    assert run(["init"], tmp_path, folder_build).returncode == 0
+    result = run(["render", "--out", "pkg", "--only", "um-ams-01"], tmp_path, folder_build)
+    assert result.returncode == 0, result.stderr
+    info = subprocess.run(
+        ["pdfinfo", str(tmp_path / "pkg/um-ams-01/runbook.pdf")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Upgrade um-ams-01 to Usage Meter 4.3" in info

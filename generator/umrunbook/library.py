@@ -89,22 +89,29 @@ class CheckReport:
 
 def check(path: Path) -> CheckReport:
     """`check`: the inventory loaded and planned; every problem raises, all at once."""
-    from umrunbook.faces.ticket import timing
+    from umrunbook.catalogue.procedure import load_catalogue
+    from umrunbook.faces.ticket import timing_of
+    from umrunbook.planning.plan import PLANNED
+    from umrunbook.planning.summary import summarize_fleet
 
     loaded = load(path)
-    plans = plans_of(loaded)
+    # Summaries, not plans: a fleet of thousands is checked without binding every runbook.
+    plans = summarize_fleet(loaded, load_catalogue())
     lines = [
         f"{path}: valid: change {loaded.change.ticket}, "
         f"{len(plans)} appliance{'s' if len(plans) != 1 else ''}, "
         f"target {loaded.upgrade.target}"
     ]
-    width = max(len(p.appliance.name) for p in plans)
+    width = max(len(p.name) for p in plans)
     for p in plans:
-        lines.append(f"  {p.appliance.name:<{width}}  {p.route_text:<16}  {p.state}")
+        lines.append(f"  {p.name:<{width}}  {p.route_text:<16}  {p.state}")
         if p.route_reason:
             lines.append(f"  {'':<{width}}  route: {p.route_reason}")
     warnings = []
-    when = timing(plans, loaded.change)
+    when = timing_of(
+        [(p.name, p.estimate_minutes, p.backout_minutes) for p in plans if p.state == PLANNED],
+        loaded.change,
+    )
     if not when.fits:
         line = loaded.lines.get("change.window.end")
         warnings.append(f"warning: {path}:{line}: change.window: {when.warning()}")

@@ -61,12 +61,27 @@ class Timing:
 def timing(plans: Sequence[Plan], change: Change) -> Timing:
     planned = [p for p in plans if p.state == PLANNED]
     # On a route any upgrade may be the one to back out: hold time for the longest.
-    backout = max((hop.backout.estimate_minutes for p in planned for hop in p.hops), default=0)
+    return timing_of(
+        [
+            (
+                p.appliance.name,
+                p.estimate_minutes,
+                max(hop.backout.estimate_minutes for hop in p.hops),
+            )
+            for p in planned
+        ],
+        change,
+    )
+
+
+def timing_of(planned: Sequence[tuple[str, int, int]], change: Change) -> Timing:
+    """The timing of the appliances to upgrade, each as (name, minutes, the longest of its
+    backouts in minutes)."""
     return Timing(
         window_minutes=change.window.minutes,
-        plan_minutes=sum(p.estimate_minutes for p in planned),
-        backout_minutes=backout,
-        per_appliance=tuple((p.appliance.name, p.estimate_minutes) for p in planned),
+        plan_minutes=sum(minutes for _name, minutes, _backout in planned),
+        backout_minutes=max((backout for _name, _minutes, backout in planned), default=0),
+        per_appliance=tuple((name, minutes) for name, minutes, _backout in planned),
     )
 
 

@@ -22,14 +22,22 @@ _PROBE = (
 _MISSING = re.compile(r'the text `"(.+?)"` could not be displayed')
 
 
+# What the engine said of each character it was asked about: True, shown. A fleet of
+# thousands of names in one script asks it once for the script's letters, not once a row.
+_SHOWN: dict[str, bool] = {}
+
+
 def first_undisplayable(value: str) -> int | None:
     """The index of the first character of `value` that no font of the PDF holds, or None."""
     asked = frozenset(c for c in value if ord(c) >= _SHOWN_WITHOUT_ASKING and not c.isspace())
     if not asked:
         return None
-    missing = _missing("".join(sorted(asked)))
+    new = asked.difference(_SHOWN)
+    if new:
+        missing = _missing("".join(sorted(new)))
+        _SHOWN.update((char, char not in missing) for char in new)
     for index, char in enumerate(value):
-        if char in missing:
+        if char in asked and not _SHOWN[char]:
             return index
     return None
 

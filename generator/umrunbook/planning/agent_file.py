@@ -9,6 +9,7 @@ The agent's evidence JSON carries a ``digest``; :func:`verify_evidence_digest` c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -27,6 +28,7 @@ __all__ = [
     "evidence_digest",
     "manifest_keys_line",
     "parse_manifest",
+    "validate_manifest",
     "verify_evidence_digest",
 ]
 
@@ -154,17 +156,24 @@ def _part_body(name: str, text: str) -> str:
     return body
 
 
+@functools.cache
 def agent_source() -> str:
     """The agent as shipped, before its manifest: the parts assembled, with the key list.
 
     ``#!/bin/bash``, then every part in order (each without its first line, a shellcheck
     directive for the part alone), then the end marker. The ``#@@MANIFEST_KEYS@@`` line becomes
-    :data:`MANIFEST_KEYS`; the ``#@@MANIFEST@@`` line stays for :func:`build_agent`.
+    :data:`MANIFEST_KEYS`; the ``#@@MANIFEST@@`` line stays for :func:`build_agent`. Assembled
+    once a process: a fleet's agents share it, and the parts are read once, not per appliance.
     """
     text = _SHEBANG + "".join(_part_body(n, t) for n, t in agent_parts()) + _END_MARKER
     if text.count(_PLACEHOLDER) != 1 or text.count(_KEYS_PLACEHOLDER) != 1:
         raise RuntimeError(f"the packaged {AGENT_FILE_NAME} is damaged: reinstall umrunbook")
     return text.replace(_KEYS_PLACEHOLDER, manifest_keys_line(), 1)
+
+
+def validate_manifest(manifest: Mapping[str, str]) -> None:
+    """Raises the ``ValueError`` :func:`build_agent` raises for this manifest, if any."""
+    _validate(manifest)
 
 
 def _validate(manifest: Mapping[str, str]) -> dict[str, str]:

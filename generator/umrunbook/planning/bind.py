@@ -57,8 +57,21 @@ def plan_fleet(
     """A plan for every appliance; InputError naming every appliance that has no route."""
     moment = now or generated_at()
     problems: list[Problem] = []
-    procedure = catalogue.get(inventory.upgrade.target)
-    if procedure is None:
+    check_target(inventory, catalogue)
+    plans = []
+    for appliance in inventory.appliances:
+        try:
+            plans.append(plan_for(appliance, inventory, catalogue, moment))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return tuple(plans)
+
+
+def check_target(inventory: Inventory, catalogue: Catalogue) -> None:
+    """InputError when the inventory's target is not one of the catalogue's."""
+    if catalogue.get(inventory.upgrade.target) is None:
         raise InputError(
             [
                 Problem(
@@ -70,15 +83,6 @@ def plan_fleet(
                 )
             ]
         )
-    plans = []
-    for appliance in inventory.appliances:
-        try:
-            plans.append(plan_for(appliance, inventory, catalogue, moment))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
-    return tuple(plans)
 
 
 def generated_at() -> datetime:
@@ -96,9 +100,11 @@ def describe_paths(catalogue: Catalogue) -> str:
     return "; ".join(f"{p.sources_text} → {p.target}" for p in catalogue.procedures)
 
 
-def plan_for(
-    appliance: Appliance, inventory: Inventory, catalogue: Catalogue, now: datetime
-) -> Plan:
+def route_for(
+    appliance: Appliance, inventory: Inventory, catalogue: Catalogue
+) -> tuple[Version, tuple[Procedure, ...], str]:
+    """The inventory's target, the appliance's route to it and why that route (`check` shows
+    it); InputError when it has none."""
     target = Version.parse(inventory.upgrade.target)
     version_line = appliance.lines.get("version", appliance.line)
     field = "version"
@@ -161,6 +167,13 @@ def plan_for(
                 )
             ]
         )
+    return target, route, reason
+
+
+def plan_for(
+    appliance: Appliance, inventory: Inventory, catalogue: Catalogue, now: datetime
+) -> Plan:
+    target, route, reason = route_for(appliance, inventory, catalogue)
     base = Plan(
         appliance,
         inventory.change,
@@ -311,20 +324,7 @@ def _hop(
     folder: str,
 ) -> Hop:
     local_folder = spec.local_folder or ""
-    bundle = tuple(
-        BundleItem(
-            role=item.role,
-            name=(
-                spec.file
-                if spec.file and procedure.delivery == "shar"
-                else item.name.replace("{build}", spec.build or "")
-            ),
-            check=item.check,
-            sha256=(spec.sha256 or "") if index == 0 else "",
-            local_path=_local_path(spec, item.name.replace("{build}", spec.build or ""), index),
-        )
-        for index, item in enumerate(procedure.bundle)
-    )
+    bundle = bundle_items(procedure, spec)
     main = bundle[0]
     snapshot_name = f"{inventory.change.ticket}-before-{procedure.target}"
     # The agent's evidence file names: one pair per hop, side by side on the appliance.
@@ -382,10 +382,6 @@ def _hop(
         if _applies(step, appliance, main.sha256)
     )
     certificates = binder.step(procedure.certificates, "")
-    # The certificate estimate is per metered server; with none listed, one pass over the UI.
-    estimate = sum(s.estimate_minutes for s in steps if s.phase == "window") + (
-        certificates.estimate_minutes * max(1, len(appliance.metered_servers))
-    )
     backout_steps = tuple(
         binder.step(step, f"B{index}") for index, step in enumerate(procedure.backout.steps, 1)
     )
@@ -405,8 +401,37 @@ def _hop(
         cleanup=binder.step(procedure.cleanup, ""),
         agent=agent,
         snapshot_name=snapshot_name,
-        estimate_minutes=estimate,
+        estimate_minutes=hop_estimate(procedure, appliance, main.sha256),
         folder=folder,
+    )
+
+
+def hop_estimate(procedure: Procedure, appliance: Appliance, sha256: str) -> int:
+    """The minutes of one hop's steps in the window, the certificates included; `sha256`:
+    the main bundle's, which some steps need."""
+    # The certificate estimate is per metered server; with none listed, one pass over the UI.
+    return sum(
+        step.estimate_minutes
+        for step in procedure.steps
+        if step.phase == "window" and _applies(step, appliance, sha256)
+    ) + procedure.certificates.estimate_minutes * max(1, len(appliance.metered_servers))
+
+
+def bundle_items(procedure: Procedure, spec: BundleSpec) -> tuple[BundleItem, ...]:
+    """One hop's files: the catalogue's names with the inventory's build, sha256 and paths."""
+    return tuple(
+        BundleItem(
+            role=item.role,
+            name=(
+                spec.file
+                if spec.file and procedure.delivery == "shar"
+                else item.name.replace("{build}", spec.build or "")
+            ),
+            check=item.check,
+            sha256=(spec.sha256 or "") if index == 0 else "",
+            local_path=_local_path(spec, item.name.replace("{build}", spec.build or ""), index),
+        )
+        for index, item in enumerate(procedure.bundle)
     )
 
 
