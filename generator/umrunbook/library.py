@@ -89,14 +89,17 @@ class CheckReport:
 
 def check(path: Path) -> CheckReport:
     """`check`: the inventory loaded and planned; every problem raises, all at once."""
+    from umrunbook.faces.humanize import window_warning
     from umrunbook.faces.ticket import timing
+    from umrunbook.versions import Version
 
     loaded = load(path)
     plans = plans_of(loaded)
+    targets = sorted({p.target.short for p in plans}, key=lambda t: Version.parse(t).key())
     lines = [
         f"{path}: valid: change {loaded.change.ticket}, "
         f"{len(plans)} appliance{'s' if len(plans) != 1 else ''}, "
-        f"target {loaded.upgrade.target}"
+        f"target{'s' if len(targets) > 1 else ''} {', '.join(targets)}"
     ]
     width = max(len(p.appliance.name) for p in plans)
     for p in plans:
@@ -107,7 +110,7 @@ def check(path: Path) -> CheckReport:
     when = timing(plans, loaded.change)
     if not when.fits:
         line = loaded.lines.get("change.window.end")
-        warnings.append(f"warning: {path}:{line}: change.window: {when.warning()}")
+        warnings.append(f"warning: {path}:{line}: change.window: {window_warning(when)}")
     return CheckReport(tuple(lines), tuple(warnings))
 
 
