@@ -164,7 +164,7 @@ def test_a_window_shorter_than_the_plan_is_shown_as_check_shows_it() -> None:
     warning = window_warning(timing(plans, short))
     doc = parse_html(render_index(plans, FILES).decode())
     (window,) = doc.iter("p", "window")
-    assert "window-short" in window.classes() and "TOO SHORT" in window.text
+    assert "window-short" in window.classes() and "Window too short" in window.text
     assert warning in " ".join(window.text.split()) and "widen the window" in warning
     fitting = parse_html(render_index(fleet(), FILES).decode()).iter("p", "window")[0]
     assert "window-short" not in fitting.classes() and "fits" in fitting.text
