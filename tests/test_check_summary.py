@@ -42,7 +42,7 @@ TO_43 = f"upgrade:\n  target: '4.3'\n  bundle: {{sha256: {'ab' * 32}}}\n"
 VERSIONS = ("4.1.0", "4.2.1", "4.3.0", "4.5.0", "4.6.0", "4.7.0")
 
 
-def _fleet(upgrade: str, versions: tuple[str, ...], count: int = 24) -> str:
+def _fleet(upgrade: str, versions: tuple[str, ...], count: int = 24, own_target: str = "") -> str:
     lines = [CHANGE + upgrade + "appliances:"]
     for index in range(count):
         servers = ["vc01.corp.example", "vcd01.corp.example", "vc02.corp.example"][: index // 3 % 4]
@@ -55,6 +55,8 @@ def _fleet(upgrade: str, versions: tuple[str, ...], count: int = 24) -> str:
         ]
         if index % 5 in (1, 2):
             lines.append("    proxy: proxy.corp.example:3128")
+        if own_target and index % 4 == 1 and versions[index % len(versions)] < own_target:
+            lines.append(f'    target: "{own_target}"')
     return "\n".join(lines) + "\n"
 
 
@@ -63,6 +65,7 @@ def _from_plans(text: str) -> tuple[PlanSummary, ...]:
     return tuple(
         PlanSummary(
             p.appliance.name,
+            p.target.short,
             p.route_text,
             p.state,
             p.estimate_minutes,
@@ -85,6 +88,18 @@ def _from_plans(text: str) -> tuple[PlanSummary, ...]:
 )
 def test_summaries_are_those_of_the_full_plans(upgrade: str, versions: tuple[str, ...]) -> None:
     text = _fleet(upgrade, versions)
+    _same_as_full_plans(text)
+
+
+def test_a_mixed_fleets_summaries_are_those_of_the_full_plans() -> None:
+    """Appliances of one version with targets of their own take their own routes."""
+    text = _fleet(TO_47, VERSIONS, own_target="4.3")
+    assert 'target: "4.3"' in text
+    got = _same_as_full_plans(text)
+    assert {s.target for s in got} == {"4.3", "4.7"}
+
+
+def _same_as_full_plans(text: str) -> tuple[PlanSummary, ...]:
     expected = _from_plans(text)
     inventory = parse_inventory(text, Path("inventory.yaml"))
     got = summarize_fleet(inventory, load_catalogue())
@@ -93,6 +108,7 @@ def test_summaries_are_those_of_the_full_plans(upgrade: str, versions: tuple[str
     assert len({s.route_text for s in got}) >= 3
     assert len({s.state for s in got}) == 2
     assert len({s.estimate_minutes for s in got}) >= 4
+    return got
 
 
 def _problems(call: object) -> list[tuple[str, int | None, str, str, str]]:

@@ -1,4 +1,4 @@
-"""Whole packages, byte for byte: the example fleet and a fleet on routes to 4.7.
+"""Whole packages, byte for byte: the example fleet, a fleet on routes to 4.7 and a mixed fleet.
 
 The golden files hold the SHA-256 of every file a render writes, so that a change meant to
 alter nothing (a restructure) proves it, and a change meant to alter the output shows which
@@ -25,7 +25,11 @@ GOLDEN = Path(__file__).parent / "golden" / "packages"
 # The ownership record: its fingerprints cover the generator's own source: it changes with any
 # edit of the code, whatever the output.
 VOLATILE = {".umrunbook-package.json"}
-FLEETS = {"example": None, "route-fleet": GOLDEN / "route-fleet.yaml"}
+FLEETS = {
+    "example": None,
+    "route-fleet": GOLDEN / "route-fleet.yaml",
+    "mixed-fleet": GOLDEN / "mixed-fleet.yaml",
+}
 
 
 def _typst_version() -> str:

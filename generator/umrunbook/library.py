@@ -90,17 +90,20 @@ class CheckReport:
 def check(path: Path) -> CheckReport:
     """`check`: the inventory loaded and planned; every problem raises, all at once."""
     from umrunbook.catalogue.procedure import load_catalogue
-    from umrunbook.faces.ticket import timing_of
+    from umrunbook.faces.humanize import window_warning
     from umrunbook.planning.plan import PLANNED
     from umrunbook.planning.summary import summarize_fleet
+    from umrunbook.planning.timing import timing_of
+    from umrunbook.versions import Version
 
     loaded = load(path)
     # Summaries, not plans: a fleet of thousands is checked without binding every runbook.
     plans = summarize_fleet(loaded, load_catalogue())
+    targets = sorted({p.target for p in plans}, key=lambda t: Version.parse(t).key())
     lines = [
         f"{path}: valid: change {loaded.change.ticket}, "
         f"{len(plans)} appliance{'s' if len(plans) != 1 else ''}, "
-        f"target {loaded.upgrade.target}"
+        f"target{'s' if len(targets) > 1 else ''} {', '.join(targets)}"
     ]
     width = max(len(p.name) for p in plans)
     for p in plans:
@@ -114,7 +117,7 @@ def check(path: Path) -> CheckReport:
     )
     if not when.fits:
         line = loaded.lines.get("change.window.end")
-        warnings.append(f"warning: {path}:{line}: change.window: {when.warning()}")
+        warnings.append(f"warning: {path}:{line}: change.window: {window_warning(when)}")
     return CheckReport(tuple(lines), tuple(warnings))
 
 

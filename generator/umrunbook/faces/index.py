@@ -1,4 +1,5 @@
-"""The fleet's index.html: every appliance, its path, its plan's state, links to its files.
+"""The fleet's index.html: every appliance, its target and route, its plan's state, links to
+its files (on a route, each upgrade's folder), and the window set against the plan.
 
 Like the runbooks it is one offline file: inlined style, no script, and a
 Content-Security-Policy that forbids every request. It links only files the package holds
@@ -7,12 +8,13 @@ Content-Security-Policy that forbids every request. It links only files the pack
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from umrunbook.faces.registry import document_links
 from umrunbook.faces.templating import read_template
 from umrunbook.planning.plan import NO_PATH, NOTHING_TO_DO, PLANNED, Plan
+from umrunbook.planning.timing import timing
 
 DOCUMENTS = document_links((("runbook", "Runbook"), ("as-executed", "As executed")))
 STATE_NOTES = {
@@ -29,16 +31,35 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class HopFiles:
+    """One upgrade's transfer files and agent: in the appliance's folder for a single upgrade,
+    under `hop-N-<target>/` for each upgrade of a route."""
+
+    label: str  # "" for a single upgrade; "Upgrade 1 to 4.3" on a route
+    folder: str  # "" or "hop-1-4.3/"
+    transfer: tuple[Link, ...]
+    agent: tuple[Link, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     plan: Plan
     state_class: str
     note: str
     documents: tuple[Link, ...]
-    transfer: tuple[Link, ...]
-    agent: tuple[Link, ...]
+    hops: tuple[HopFiles, ...]
+    readiness: str = ""  # what the readiness run found; "" where none is recorded
+
+    @property
+    def has_transfer(self) -> bool:
+        return any(hop.transfer for hop in self.hops)
+
+    @property
+    def has_agent(self) -> bool:
+        return any(hop.agent for hop in self.hops)
 
 
-def row(plan: Plan, files: dict[str, bytes]) -> Row:
+def row(plan: Plan, files: Mapping[str, bytes], readiness: str = "") -> Row:
     name = plan.appliance.name
     prefix = f"{name}/"
     documents = tuple(
@@ -51,21 +72,36 @@ def row(plan: Plan, files: dict[str, bytes]) -> Row:
             Link(path, path[len(start) :]) for path in sorted(files) if path.startswith(start)
         )
 
+    several = len(plan.hops) > 1
+    hops = tuple(
+        HopFiles(
+            label=f"Upgrade {number} to {hop.target_version.short}" if several else "",
+            folder=hop.folder,
+            transfer=under(f"{hop.folder}transfer"),
+            agent=under(f"{hop.folder}agent"),
+        )
+        for number, hop in enumerate(plan.hops, 1)
+    )
     return Row(
         plan=plan,
         state_class=plan.state.replace(" ", "-"),
         note=STATE_NOTES.get(plan.state, ""),
         documents=documents,
-        transfer=under("transfer"),
-        agent=under("agent"),
+        hops=hops,
+        readiness=readiness,
     )
 
 
-def render_index(plans: Sequence[Plan], files: dict[str, bytes]) -> bytes:
+def render_index(
+    plans: Sequence[Plan],
+    files: Mapping[str, bytes],
+    readiness: Mapping[str, str] | None = None,
+) -> bytes:
+    """The page. `readiness`, by appliance name, adds a Readiness column (None: no column)."""
     from jinja2 import Environment, StrictUndefined
     from markupsafe import Markup
 
-    from umrunbook.faces.humanize import duration, when, when_utc
+    from umrunbook.faces.humanize import duration, when, when_utc, window_warning
     from umrunbook.faces.templating import csp_hash, template_loader
 
     env = Environment(
@@ -79,10 +115,16 @@ def render_index(plans: Sequence[Plan], files: dict[str, bytes]) -> bytes:
     style = read_template("assets/index.css")
     counts = {state: sum(1 for p in plans if p.state == state) for state in STATE_NOTES}
     changes = list(dict.fromkeys(p.change for p in plans))
+    change = changes[0] if len(changes) == 1 else None
+    # The window against the plan, as `check` and the ticket give it.
+    window = timing(plans, change) if change is not None and counts[PLANNED] else None
     html = env.get_template("index.html.j2").render(
-        rows=[row(plan, files) for plan in plans],
+        rows=[row(plan, files, (readiness or {}).get(plan.appliance.name, "")) for plan in plans],
         counts=counts,
-        change=changes[0] if len(changes) == 1 else None,
+        change=change,
+        window=window,
+        window_warning=window_warning(window) if window is not None and not window.fits else "",
+        readiness=readiness is not None,
         generated=when_utc(plans[0].generated_at) if plans else "",
         generator=plans[0].generator if plans else "umrunbook",
         style=Markup(style),

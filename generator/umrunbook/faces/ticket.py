@@ -6,12 +6,13 @@ Text to paste into any ITSM tool, or JSON to import; nothing here talks to a tic
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from umrunbook.faces.humanize import duration
 from umrunbook.inventory.model import Change
 from umrunbook.planning.plan import PLANNED, Hop, Plan
+from umrunbook.planning.timing import Timing as Timing
+from umrunbook.planning.timing import timing as timing
 from umrunbook.versions import Version
 
 FIELDS = (
@@ -32,66 +33,14 @@ FIELDS = (
 Fields = dict[str, str | list[str]]
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """The plan's estimate set against the window: appliances are upgraded one after another."""
-
-    window_minutes: int
-    plan_minutes: int
-    backout_minutes: int
-    per_appliance: tuple[tuple[str, int], ...]
-
-    @property
-    def needed_minutes(self) -> int:
-        return self.plan_minutes + self.backout_minutes
-
-    @property
-    def fits(self) -> bool:
-        return self.window_minutes >= self.needed_minutes
-
-    def warning(self) -> str:
-        return (
-            f"the window is {duration(self.window_minutes)} but the plan needs "
-            f"{duration(self.needed_minutes)} ({duration(self.plan_minutes)} of steps, one "
-            f"appliance after another, and {duration(self.backout_minutes)} for a backout); "
-            "widen the window or split the fleet over several changes"
-        )
-
-
-def timing(plans: Sequence[Plan], change: Change) -> Timing:
-    planned = [p for p in plans if p.state == PLANNED]
-    # On a route any upgrade may be the one to back out: hold time for the longest.
-    return timing_of(
-        [
-            (
-                p.appliance.name,
-                p.estimate_minutes,
-                max(hop.backout.estimate_minutes for hop in p.hops),
-            )
-            for p in planned
-        ],
-        change,
-    )
-
-
-def timing_of(planned: Sequence[tuple[str, int, int]], change: Change) -> Timing:
-    """The timing of the appliances to upgrade, each as (name, minutes, the longest of its
-    backouts in minutes)."""
-    return Timing(
-        window_minutes=change.window.minutes,
-        plan_minutes=sum(minutes for _name, minutes, _backout in planned),
-        backout_minutes=max((backout for _name, _minutes, backout in planned), default=0),
-        per_appliance=tuple((name, minutes) for name, minutes, _backout in planned),
-    )
-
-
 def ticket_fields(plans: Sequence[Plan], change: Change) -> Fields:
     planned = [p for p in plans if p.state == PLANNED]
     idle = [p for p in plans if p.state != PLANNED]
     if not planned:
         raise ValueError("no appliance needs an upgrade: there is nothing to put in a change")
-    first = planned[0]
-    target = first.target.short
+    # A mixed fleet is one change: every target it reaches, lowest first ("4.3 and 4.7").
+    targets = sorted({p.target.short for p in planned}, key=lambda t: Version.parse(t).key())
+    target = targets[-1] if len(targets) == 1 else f"{', '.join(targets[:-1])} and {targets[-1]}"
     names = [p.appliance.name for p in planned]
     when = timing(plans, change)
     hop_titles = sorted({hop.procedure.title for p in planned for hop in p.hops})
@@ -171,13 +120,18 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> Fields:
 
     backout_plan = _backout(planned)
 
+    # The checks of each final upgrade the fleet makes, once per target.
+    last_hops: dict[str, Hop] = {}
+    for plan in planned:
+        last_hops.setdefault(plan.target.short, plan.hops[-1])
     test_plan = []
-    for step in first.hops[-1].steps:
-        if step.id in ("preflight", "verify"):
-            test_plan.append(f"- {step.title}: {step.expect.plain}")
-    test_plan.append(
-        f"- {first.hops[-1].certificates.title}: {first.hops[-1].certificates.expect.plain}"
-    )
+    for hop_target in targets:
+        hop = last_hops[hop_target]
+        label = f"{hop_target}: " if len(targets) > 1 else ""
+        for step in hop.steps:
+            if step.id in ("preflight", "verify"):
+                test_plan.append(f"- {label}{step.title}: {step.expect.plain}")
+        test_plan.append(f"- {label}{hop.certificates.title}: {hop.certificates.expect.plain}")
     test_plan.append(
         "- The agent's evidence files, one pair (.json and .md) per upgrade, are attached to "
         "this change: "

@@ -42,6 +42,7 @@ APPLIANCE_KEYS = (
     "metered_servers",
     "notes",
     "proxy",
+    "target",
 )
 _REQUIRED_APPLIANCE_KEYS = ("name", "host", "version")
 _SECRET_WORDS = (
@@ -477,6 +478,7 @@ class _Reader:
             "snapshot": fields.text_line,
             "notes": fields.free_text,
             "proxy": fields.proxy,
+            "target": fields.text_line,  # whether the catalogue has it is planning's to say
         }
         for key, node in raw.items():
             lines[key] = node.line

@@ -76,14 +76,22 @@ class Upgrade:
     # upgrade.via: the stops the route must take, in order ("" none: the planner chooses)
     via: tuple[str, ...] = ()
 
-    def bundle_for(self, target: str, final: bool) -> BundleSpec | None:
-        from umrunbook.versions import Version
-
+    def bundle_for(self, target: str) -> BundleSpec | None:
+        """The bundle of an upgrade to `target`: `upgrade.bundle` for `upgrade.target`,
+        `upgrade.bundles[target]` for any other (a stop of a route, an appliance's own target)."""
         wanted = Version.parse(target)
+        if Version.parse(self.target) == wanted:
+            return self.bundle
         for version, spec in self.hops:
             if Version.parse(version) == wanted:
                 return spec
-        return self.bundle if final else None
+        return None
+
+    def bundle_field(self, target: str) -> str:
+        """Where the inventory writes the bundle of an upgrade to `target`."""
+        if Version.parse(self.target) == Version.parse(target):
+            return "upgrade.bundle"
+        return f"upgrade.bundles.{target}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,7 @@ class Appliance:
     metered_servers: tuple[str, ...] = ()
     notes: str | None = None
     proxy: str | None = None  # host:port of the site's proxy, for targets whose procedure sets it
+    target: str | None = None  # this appliance's own target; None: upgrade.target
     # Where the appliance and each of its fields were written: errors found later
     # (by planning) still name the file and line.
     source: str = ""

@@ -103,9 +103,9 @@ def describe_paths(catalogue: Catalogue) -> str:
 def route_for(
     appliance: Appliance, inventory: Inventory, catalogue: Catalogue
 ) -> tuple[Version, tuple[Procedure, ...], str]:
-    """The inventory's target, the appliance's route to it and why that route (`check` shows
-    it); InputError when it has none."""
-    target = Version.parse(inventory.upgrade.target)
+    """The appliance's target (its own, or the inventory's), its route to it and why that
+    route (`check` shows it); InputError when it has none."""
+    target = _target(appliance, inventory, catalogue)
     version_line = appliance.lines.get("version", appliance.line)
     field = "version"
     if appliance.version > target:
@@ -124,6 +124,10 @@ def route_for(
     route = None if choice is None else choice.procedures
     reason = "" if choice is None else choice.reason
     via = inventory.upgrade.via
+    if target != Version.parse(inventory.upgrade.target):
+        # The stops lie before upgrade.target; an appliance with a target of its own takes
+        # those before its target (none: the planner's route).
+        via = tuple(stop for stop in via if Version.parse(stop) < target)
     if via and route:
         pinned = pinned_route(appliance.version, target, via, catalogue)
         if isinstance(pinned, str):
@@ -217,6 +221,29 @@ def plan_for(
     )
 
 
+def _target(appliance: Appliance, inventory: Inventory, catalogue: Catalogue) -> Version:
+    """The appliance's own target where it names one, else upgrade.target; one the catalogue
+    does not have is an error at the appliance's line."""
+    if appliance.target is None:
+        return Version.parse(inventory.upgrade.target)
+    procedure = catalogue.get(appliance.target)
+    if procedure is None:
+        raise InputError(
+            [
+                Problem(
+                    appliance.source,
+                    appliance.lines.get("target", appliance.line),
+                    "target",
+                    f"{appliance.name}: {appliance.target!r} is not a target in the procedure "
+                    "catalogue",
+                    f"use one of: {', '.join(catalogue.targets)} (`umrunbook paths` lists them), "
+                    "or leave it out to take upgrade.target",
+                )
+            ]
+        )
+    return procedure.target_version
+
+
 def _route_order(hops: list[Hop], catalogue: Catalogue) -> list[Hop]:
     """A route's steps numbered in the order they are done: what comes before the window, for
     every upgrade, first; then each upgrade's window, the second and later ones opened by a
@@ -268,23 +295,32 @@ def _bundle_spec(
     final: bool,
 ) -> BundleSpec:
     """The inventory's word on this hop's files, or an error saying what to add."""
-    spec = inventory.upgrade.bundle_for(procedure.target, final)
+    spec = inventory.upgrade.bundle_for(procedure.target)
     route_text = " → ".join([str(appliance.version), *(p.target for p in route)])
     if spec is None:
-        raise InputError(
-            [
-                Problem(
-                    inventory.path,
-                    inventory.lines.get("upgrade.target"),
-                    "upgrade.bundles",
-                    f"{appliance.name}: the route {route_text} needs the bundle for "
-                    f"{procedure.target}",
-                    f'add under upgrade: `bundles: {{"{procedure.target}": {{'
-                    + ("build: ..., sha256: ...}}`" if procedure.needs_build else "sha256: ...}}`"),
-                )
-            ]
+        fix = f'add under upgrade: `bundles: {{"{procedure.target}": {{' + (
+            "build: ..., sha256: ...}}`" if procedure.needs_build else "sha256: ...}}`"
         )
-    where = "upgrade.bundle" if final else f"upgrade.bundles.{procedure.target}"
+        if final:
+            # The appliance's own target (upgrade.target's bundle is always there).
+            problem = Problem(
+                appliance.source,
+                appliance.lines.get("target", appliance.line),
+                "target",
+                f"{appliance.name}: the target {procedure.target} needs its bundle in "
+                f"upgrade.bundles",
+                fix,
+            )
+        else:
+            problem = Problem(
+                inventory.path,
+                inventory.lines.get("upgrade.target"),
+                "upgrade.bundles",
+                f"{appliance.name}: the route {route_text} needs the bundle for {procedure.target}",
+                fix,
+            )
+        raise InputError([problem])
+    where = inventory.upgrade.bundle_field(procedure.target)
     if procedure.delivery == "shar" and not spec.sha256:
         raise InputError(
             [

@@ -35,6 +35,7 @@ class PlanSummary:
     """One appliance's plan as `check` prints it and sets it against the window."""
 
     name: str
+    target: str  # the appliance's target, as "4.7"
     route_text: str
     state: str
     estimate_minutes: int  # the steps of every hop in the window, go / no-go gates included
@@ -50,17 +51,18 @@ def summarize_fleet(inventory: Inventory, catalogue: Catalogue) -> tuple[PlanSum
     # The minutes a route adds to its hops' own (the go / no-go between two upgrades), read
     # from the first appliance planned in full on that route.
     gates: dict[tuple[tuple[str, ...], bool], int] = {}
-    # A route (and why it) depends on the version alone: found once for each version.
-    routes: dict[tuple[int, int, int, int], tuple[tuple[Procedure, ...], str]] = {}
+    # A route (and why it) depends on the version and the appliance's own target alone: found
+    # once for each pair.
+    routes: dict[tuple[object, ...], tuple[str, tuple[Procedure, ...], str]] = {}
     summaries = []
     for appliance in inventory.appliances:
         try:
-            found = routes.get(appliance.version.key())
+            key = (appliance.version.key(), appliance.target)
+            found = routes.get(key)
             if found is None:
-                _target, route, reason = route_for(appliance, inventory, catalogue)
-                routes[appliance.version.key()] = (route, reason)
-            else:
-                route, reason = found
+                target, route, reason = route_for(appliance, inventory, catalogue)
+                routes[key] = found = (target.short, route, reason)
+            target_text, route, reason = found
             shape = (tuple(p.target for p in route), bool(appliance.proxy))
             if shape not in gates:
                 plan = plan_for(appliance, inventory, catalogue, moment)
@@ -68,7 +70,9 @@ def summarize_fleet(inventory: Inventory, catalogue: Catalogue) -> tuple[PlanSum
                 gates[shape] = summary.estimate_minutes - _hop_minutes(appliance, inventory, route)
                 summaries.append(summary)
             else:
-                summaries.append(_of_route(appliance, inventory, route, reason, gates[shape]))
+                summaries.append(
+                    _of_route(appliance, inventory, target_text, route, reason, gates[shape])
+                )
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -79,6 +83,7 @@ def summarize_fleet(inventory: Inventory, catalogue: Catalogue) -> tuple[PlanSum
 def _of_plan(plan: Plan) -> PlanSummary:
     return PlanSummary(
         plan.appliance.name,
+        plan.target.short,
         plan.route_text,
         plan.state,
         plan.estimate_minutes,
@@ -98,13 +103,14 @@ def _hop_minutes(appliance: Appliance, inventory: Inventory, route: tuple[Proced
 def _of_route(
     appliance: Appliance,
     inventory: Inventory,
+    target: str,
     route: tuple[Procedure, ...],
     reason: str,
     gate_minutes: int,
 ) -> PlanSummary:
     """The summary `_of_plan(plan_for(...))` gives, the steps left unbound."""
     if not route:
-        return PlanSummary(appliance.name, str(appliance.version), NOTHING_TO_DO, 0, 0)
+        return PlanSummary(appliance.name, target, str(appliance.version), NOTHING_TO_DO, 0, 0)
     problems: list[Problem] = []
     at = appliance.version
     minutes = 0
@@ -128,6 +134,7 @@ def _of_route(
         raise InputError(problems)
     return PlanSummary(
         appliance.name,
+        target,
         " → ".join([str(appliance.version), *(p.target_version.short for p in route)]),
         PLANNED,
         minutes + gate_minutes,
