@@ -61,8 +61,7 @@ def test_happy_path(tmp_path: Path) -> None:
         "    mkdir -p /root/upgrade\n",
         f"    mount -o loop {UPLOAD_DIR}/{ISO} /root/upgrade\n",
         "    bash /root/upgrade/upgrade-um.sh\n",
-        "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh verify --keep-ssh\n",
-        "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report\n",
+        "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh verify\n",
     ):
         assert command in upgrade.out
     assert not rig.bundle_ran()  # the agent never runs the vendor's script
@@ -76,7 +75,7 @@ def test_happy_path(tmp_path: Path) -> None:
 
     again = rig.agent("upgrade", "--yes", from_state=True)
     assert again.code == 3 and "already started" in again.out, again
-    early = rig.agent("verify", "--keep-ssh", from_state=True)
+    early = rig.agent("verify", from_state=True)
     assert early.code == 3 and "NOT REBOOTED YET" in early.out, early
     assert "bash /root/upgrade/upgrade-um.sh" in early.out
 
@@ -85,14 +84,14 @@ def test_happy_path(tmp_path: Path) -> None:
     assert script.returncode == 0, script.stdout + script.stderr
     assert rig.app.reboot_requested
 
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
     assert verify.code == 0, verify
     assert "upgrade was started" in verify.line("PASS", "reboot")
     assert "4.7.0.0-22000000" in verify.line("PASS", "version")
     assert "not documented" in verify.line("INFO", "upgrade log")
     assert "does not need it" in verify.line("INFO", "backup folder")
     verify.line("PASS", "services")
-    assert "sshd left running" in verify.out and "systemctl stop sshd" in verify.out
+    assert "SSH stays on for the evidence copy" in verify.out
     assert rig.app.service_log() == ["reboot "]  # only the vendor script's restart
 
     report = rig.agent("report", from_state=True)
@@ -339,7 +338,7 @@ def test_two_hops_share_the_state_folder(tmp_path: Path) -> None:
     assert rig.agent("preflight", "--yes").code == 0
     assert rig.agent("upgrade", "--yes").code == 0
     rig.app.reboot()
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
     assert verify.code == 0, verify
     assert rig.agent("report", from_state=True).code == 0
     first = rig.evidence_path()
@@ -357,6 +356,7 @@ def test_two_hops_share_the_state_folder(tmp_path: Path) -> None:
     assert verify.code == 0, verify
     # the 4.3 hop's upgrade log (in cloudusagemetering-old) is not taken for this hop's
     assert "not documented" in verify.line("INFO", "upgrade log")
+    assert rig.agent("finish", from_state=True).code == 0
     assert "systemctl stop sshd" in rig.app.service_log()
     assert rig.agent("report", from_state=True).code == 0
 

@@ -36,6 +36,7 @@ main() {
     verify) cmd_verify ;;
     status) cmd_status ;;
     report) cmd_report ;;
+    finish) cmd_finish ;;
     *) usage_error "unknown command '$COMMAND'." ;;
   esac
 }

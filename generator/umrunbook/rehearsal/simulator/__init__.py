@@ -89,6 +89,8 @@ class ApplianceSpec:
     old_backup: bool = False  # an earlier upgrade's cloudusagemetering-old exists
     bundle_file: str = BUNDLE_FILE  # the fake bundle's name in the install folder
     upload_dir: str = ""  # an ISO hop's upload folder, e.g. /root/um-upgrade-4.7 ("" = install)
+    ssh_enabled: bool = False  # sshd enabled at boot
+    ssh_running: bool = True  # sshd running (the runbook's SSH step has run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +279,8 @@ class SimulatedAppliance:
             self._write_installation(self.backup_dir, "4.1.0.0-9000", spec.version_visible)
         self.bundle_path.write_bytes(fake_bundle(spec.target_version, spec.build))
         self._set_services(spec.services_before)
+        for unit, on in (("sshd-enabled", spec.ssh_enabled), ("sshd-running", spec.ssh_running)):
+            (self.sim_dir / unit).write_text("yes\n" if on else "no\n", encoding="ascii")
         (self.root / "boot_id").write_text(f"{uuid.uuid4()}\n", encoding="ascii")
         shim = _data("shim.sh")
         for name in _SHIMS:
@@ -456,6 +460,13 @@ class SimulatedAppliance:
         (self.sim_dir / "reboot-requested").unlink(missing_ok=True)
 
     # --- looking at it --------------------------------------------------------------------
+
+    def sshd_state(self) -> tuple[bool, bool]:
+        """sshd's state now: (enabled, running)."""
+        return tuple(  # type: ignore[return-value]
+            (self.sim_dir / unit).read_text(encoding="ascii").strip() == "yes"
+            for unit in ("sshd-enabled", "sshd-running")
+        )
 
     def service_log(self) -> list[str]:
         path = self.sim_dir / "service.log"

@@ -13,6 +13,31 @@ spec_get() {
   done <"$UM_SIM_DIR/spec.env"
 }
 
+# sshd's state: sim/sshd-enabled and sim/sshd-running hold yes or no.
+sshd_unit() {
+  local name=$1 action unit
+  shift
+  if [[ "$name" == service ]]; then unit=${1:-} action=${2:-}; else action=${1:-} unit=${2:-}; fi
+  [[ "$unit" == sshd || "$unit" == sshd.service ]] || return 0
+  case "$action" in
+    enable) echo yes >"$UM_SIM_DIR/sshd-enabled" ;;
+    disable) echo no >"$UM_SIM_DIR/sshd-enabled" ;;
+    start | restart) echo yes >"$UM_SIM_DIR/sshd-running" ;;
+    stop) echo no >"$UM_SIM_DIR/sshd-running" ;;
+    is-enabled)
+      if [[ "$(cat "$UM_SIM_DIR/sshd-enabled")" == yes ]]; then echo enabled; else echo disabled; exit 1; fi
+      ;;
+    is-active | status)
+      if [[ "$(cat "$UM_SIM_DIR/sshd-running")" == yes ]]; then
+        echo active
+      else
+        echo inactive
+        exit 3
+      fi
+      ;;
+  esac
+}
+
 main() {
   local name
   name=$(basename -- "$0")
@@ -38,7 +63,12 @@ main() {
       printf 'simulated appliance: %s requested (the simulation reboots before the next command)\n' "$name"
       ;;
     service | systemctl)
-      printf '%s %s\n' "$name" "$*" >>"$UM_SIM_DIR/service.log"
+      # What changes something is logged; a question (is-enabled, is-active, status) is not.
+      case " $* " in
+        *" is-enabled "* | *" is-active "* | *" status "*) ;;
+        *) printf '%s %s\n' "$name" "$*" >>"$UM_SIM_DIR/service.log" ;;
+      esac
+      sshd_unit "$name" "$@"
       ;;
     *)
       printf 'simulator shim: unknown name %s\n' "$name" >&2
