@@ -343,7 +343,7 @@ def test_the_iso_clean_up_runs_clean(mounted: bool, tmp_path: Path) -> None:
     clean = steps["remove-upload"]
     assert clean.where == "console" and steps["disconnect-cd"].where == "vcenter"
     assert not any(
-        "umount" in line for block in steps["detach-iso"].commands for line in block.lines
+        "umount" in line for block in steps["stop-ssh"].commands for line in block.lines
     )
     (block,) = clean.commands
     folder = plan.hops[0].procedure.upload_folder

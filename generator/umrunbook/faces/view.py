@@ -275,7 +275,15 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
     prerequisites = [
         Line(
             ((p.text, "data"),),
-            _tick(prerequisite_key(p.id), box(prerequisite_key(p.id)), "", p.text, executed),
+            # step_title: what the agent recorded (the snapshot's name) shows on the line.
+            _tick(
+                prerequisite_key(p.id),
+                box(prerequisite_key(p.id)),
+                "",
+                p.text,
+                executed,
+                step_title=p.text,
+            ),
         )
         for p in hop.procedure.prerequisites
     ]
@@ -295,6 +303,7 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
                 "",
                 f"Snapshot to take: {hop.snapshot_name}",
                 executed,
+                step_title=f"Snapshot to take: {hop.snapshot_name}",
             ),
         )
     )
