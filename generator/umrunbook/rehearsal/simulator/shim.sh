@@ -38,6 +38,56 @@ sshd_unit() {
   esac
 }
 
+# mount -o loop SOURCE /root/upgrade (SOURCE: the ISO file or /dev/cdrom) and umount
+# /root/upgrade: the ISO's content is its bytes after the first line (the simulator's ISO).
+disc() {
+  local name=$1 source="" target="" first
+  shift
+  while (($# > 0)); do
+    case "$1" in
+      -o) shift ;;
+      -*) ;;
+      *) if [[ -z "$source" ]]; then source=$1; else target=$1; fi ;;
+    esac
+    shift
+  done
+  if [[ "$name" == umount ]]; then target=$source; fi
+  if [[ "${target%/}" != /root/upgrade ]]; then
+    printf '%s: simulated: only /root/upgrade is supported (got %s)\n' "$name" "$*" >&2
+    exit 32
+  fi
+  printf '%s %s\n' "$name" "${source:+$source }$target" >>"$UM_SIM_DIR/service.log"
+  if [[ "$name" == umount ]]; then
+    if [[ ! -f "$UM_SIM_DIR/mounted" ]]; then
+      printf 'umount: /root/upgrade: not mounted.\n' >&2
+      exit 32
+    fi
+    rm -f -- /root/upgrade/upgrade-um.sh "$UM_SIM_DIR/mounted"
+    return 0
+  fi
+  if [[ -f "$UM_SIM_DIR/mounted" ]]; then
+    printf 'mount: /root/upgrade: %s already mounted.\n' "$(cat "$UM_SIM_DIR/mounted")" >&2
+    exit 32
+  fi
+  if [[ ! -e "$source" ]]; then
+    printf 'mount: %s: special device %s does not exist.\n' "$target" "$source" >&2
+    exit 32
+  fi
+  if [[ ! -s "$source" ]]; then
+    printf 'mount: %s: no medium found on %s.\n' "$target" "$source" >&2
+    exit 32
+  fi
+  IFS= read -r first <"$source" || true
+  if [[ "$first" != "UM-SIM-ISO9660 "* ]]; then
+    printf 'mount: %s: wrong fs type, bad option, bad superblock on %s.\n' "$target" "$source" >&2
+    exit 32
+  fi
+  mkdir -p /root/upgrade
+  tail -n +2 -- "$source" >/root/upgrade/upgrade-um.sh
+  printf '%s\n' "$source" >"$UM_SIM_DIR/mounted"
+  printf 'mount: /root/upgrade: WARNING: source write-protected, mounted read-only.\n' >&2
+}
+
 main() {
   local name
   name=$(basename -- "$0")
@@ -61,6 +111,15 @@ main() {
       printf '%s %s\n' "$name" "$*" >>"$UM_SIM_DIR/service.log"
       : >"$UM_SIM_DIR/reboot-requested"
       printf 'simulated appliance: %s requested (the simulation reboots before the next command)\n' "$name"
+      ;;
+    mount | umount) disc "$name" "$@" ;;
+    tdnf)
+      if [[ "${1:-}" == --version ]]; then
+        printf 'tdnf: %s\n' "$(spec_get tdnf_version)"
+      else
+        printf 'tdnf: simulated: only --version\n' >&2
+        exit 1
+      fi
       ;;
     service | systemctl)
       # What changes something is logged; a question (is-enabled, is-active, status) is not.
