@@ -116,6 +116,9 @@ def test_happy_path(tmp_path: Path) -> None:
         "certificate_subject": evidence["iso_checks"]["certificate_subject"],
         "chain": "warn",
         "signature": "pass",
+        "cdrom_sha1": "",  # the disc is checked only where the ISO sits in the CD/DVD drive
+        "cdrom": "",
+        "cdrom_at": "",
     }
     whats = [c["what"] for c in evidence["commands"]]
     assert "the vendor's signature check" in whats
@@ -401,3 +404,35 @@ def test_simulated_iso_bundle_checks_with_the_vendor_commands(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert f"{ISO}: OK" in result.stdout and "Verified OK" in result.stdout
     assert not Path(UPLOAD_DIR).exists()  # only inside the namespace
+
+
+def test_check_cdrom_refuses_another_iso_in_the_drive_and_records_the_right_one(
+    tmp_path: Path,
+) -> None:
+    # The CD-drive way: the disc in the VM's drive is checked against the .mf before mounting.
+    rig = make_iso_rig(tmp_path / "a")
+    assert rig.agent("preflight", "--snapshot", "snap-4.7").code == 0
+    early = rig.agent("check-cdrom")
+    assert early.code == 3 and "WRONG PHASE" in early.out, early
+    assert rig.agent("upgrade", "--yes").code == 0
+    empty = rig.agent("check-cdrom", from_state=True)
+    assert empty.code == 1 and "no disc can be read in /dev/cdrom" in empty.out, empty
+    previous = tmp_path / "previous-hop.iso"  # another build's ISO, left in the drive
+    previous.write_bytes(b"UM-SIM-ISO9660 19934127\n#!/bin/bash\necho 4.5\n")
+    rig.app.attach_disc(previous)
+    wrong = rig.agent("check-cdrom", from_state=True)
+    assert wrong.code == 4, wrong
+    assert "Do not mount it" in wrong.line("FAIL", "cd drive")
+    assert rig.evidence()["iso_checks"]["cdrom"] == "fail"  # type: ignore[index]
+    assert rig.iso is not None
+    rig.app.attach_disc(rig.iso.iso)
+    right = rig.agent("check-cdrom", from_state=True)
+    assert right.code == 0, right
+    assert "it is the verified ISO" in right.line("PASS", "cd drive")
+    checks = rig.evidence()["iso_checks"]
+    assert isinstance(checks, dict)
+    assert checks["cdrom"] == "pass" and checks["cdrom_sha1"] == checks["sha1_expected"]
+    assert any(
+        c["command"] == "sha1sum /dev/cdrom"
+        for c in rig.evidence()["commands"]  # type: ignore[attr-defined]
+    )

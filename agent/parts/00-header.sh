@@ -34,6 +34,7 @@ unset UM_TEXT #
 #   cd install_dir && bash ./<bundle_file> | tee -a bundle-output.log   upgrade, .shar only, once
 #   cd install_dir && ./scripts/status.sh (under timeout 120 where found)   preflight, verify
 #   systemctl is-enabled sshd, systemctl is-active sshd (or service sshd status)  preflight, finish
+#   sha1sum, head, wc (reading /dev/cdrom)                   check-cdrom: read only
 #   systemctl stop sshd / disable sshd (or service sshd stop)  finish: SSH as before the change
 #   reboot                                                   upgrade --reboot, after the bundle
 #   sha1sum -c <mf> (in upload_dir), sha1sum, openssl x509, openssl verify, openssl dgst -verify

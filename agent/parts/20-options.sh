@@ -117,6 +117,8 @@ Commands:
   verify      after the upgrade (and the reboot where the procedure has one): folders, version,
               services (waits until they run), upgrade log; writes the evidence; leaves SSH on
               for the evidence copy
+  check-cdrom ISO attached to the CD/DVD drive (not mounted from the uploaded file): checks the
+              disc's SHA-1 against the manifest before you mount it; records it
   finish      the last command, once the evidence is copied: puts SSH back as it was before
               the change (recorded at preflight), records it and rewrites the evidence
   status      where this appliance is in the procedure, and the exact next command

@@ -37,6 +37,7 @@ main() {
     status) cmd_status ;;
     report) cmd_report ;;
     finish) cmd_finish ;;
+    check-cdrom) cmd_check_cdrom ;;
     *) usage_error "unknown command '$COMMAND'." ;;
   esac
 }
