@@ -123,7 +123,8 @@ class _Night:
         first line that fails stops them (``openssl verify`` of the ISO's certificate only
         warns: without the issuer's chain it cannot succeed, and the signature decides)."""
         session = "ssh" if where == "ssh" else "console"
-        script = [f"cd {shlex.quote(self.cwd[session])} || exit 97"]
+        # A folder deleted under the shell (the clean-up's rm -rf): a real shell stays in it.
+        script = [f"cd {shlex.quote(self.cwd[session])} 2>/dev/null || cd /root || exit 97"]
         for n, line in enumerate(lines, start=1):
             for old, new in self.replace.items():
                 line = line.replace(old, new)
@@ -234,8 +235,12 @@ def _backout(night: _Night, hop: Hop) -> None:
     for step in hop.backout.steps:
         night.say()
         night.say(f"=== {step.number}: {step.title}")
+        if step.where == "workstation" and "evidence" in step.title.lower() and not fetched:
+            fetched = night.fetch("before the revert")  # the backout's own fetch step
+            continue
         if step.where == "vcenter" and not fetched:
             # What the agent's failure message says: report, then copy the folder off.
+            night.say("(the backout fetched no evidence before this step: the rehearsal does)")
             night.shell("console", [f"bash {_STATE_AGENT} report"])
             fetched = night.fetch("before the revert")
         if step.where == "vcenter":
@@ -286,6 +291,13 @@ def rehearse_plan(plan: Plan, out: TextIO, *, bundle: BundleBehaviour = "ok") ->
                 night.say(f"=== {hop.target_version.short}: step {step.number}: {step.title}")
                 code = _step(night, hop, step, manifest)
                 night.say(f"(exit {code})")
+                if code != 0 and not (app.root / "snapshot").is_dir():
+                    night.say()
+                    night.say(
+                        f"REHEARSAL STOPPED at step {step.number} ({step.title}, exit {code}), "
+                        "before the snapshot: nothing to back out."
+                    )
+                    return code if code > 0 else 1
                 if code != 0:
                     night.say()
                     night.say(

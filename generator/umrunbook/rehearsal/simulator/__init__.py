@@ -75,6 +75,9 @@ _SHIMS = (
     "mount",
     "umount",
     "tdnf",
+    "mountpoint",
+    "chage",
+    "pam_tally2",
 )
 
 

@@ -113,6 +113,33 @@ main() {
       printf 'simulated appliance: %s requested (the simulation reboots before the next command)\n' "$name"
       ;;
     mount | umount) disc "$name" "$@" ;;
+    pam_tally2)
+      # pam_tally2 --user=usagemeter [--reset]: the account's failed logins (none).
+      printf 'Login           Failures Latest failure     From\n%-15s %8s\n' "${1#--user=}" 0
+      ;;
+    chage)
+      # chage -l USER: the appliance's accounts (root, usagemeter), none expiring.
+      if [[ "${1:-}" != -l || ! "${2:-}" =~ ^(root|usagemeter)$ ]]; then
+        printf "chage: user '%s' does not exist in /etc/passwd\n" "${2:-}" >&2
+        exit 1
+      fi
+      printf '%s\n' "Last password change					: May 20, 2025" \
+        "Password expires					: never" "Password inactive					: never" \
+        "Account expires						: never"
+      ;;
+    mountpoint)
+      # mountpoint [-q] /root/upgrade: is the ISO mounted there?
+      if [[ "${!#}" != /root/upgrade && "${!#}" != /root/upgrade/ ]]; then
+        printf 'mountpoint: simulated: only /root/upgrade is supported\n' >&2
+        exit 1
+      fi
+      if [[ -f "$UM_SIM_DIR/mounted" ]]; then
+        [[ "${1:-}" == -q ]] || printf '/root/upgrade is a mountpoint\n'
+      else
+        [[ "${1:-}" == -q ]] || printf '/root/upgrade is not a mountpoint\n'
+        exit 32
+      fi
+      ;;
     tdnf)
       if [[ "${1:-}" == --version ]]; then
         printf 'tdnf: %s\n' "$(spec_get tdnf_version)"
