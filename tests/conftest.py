@@ -86,8 +86,9 @@ def agent_evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rig = make_rig(root / "sim")
     assert rig.agent("preflight").code == 0
     upgraded_and_rebooted(rig)
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
     assert verify.code == 0, verify
+    assert rig.agent("finish", from_state=True).code == 0
     target = root / "evidence-um-ams-01-CHG0012345.json"
     shutil.copy(rig.evidence_path(), target)
     return target

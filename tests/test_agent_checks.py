@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.agent.helpers import make_rig, upgraded_and_rebooted
+from tests.agent.helpers import Rig, make_rig, upgraded_and_rebooted
 from umrunbook.planning.agent_file import verify_evidence_digest
 from umrunbook.rehearsal.simulator import ApplianceSpec
 
@@ -102,14 +105,61 @@ def test_ambiguous_version_is_not_taken(tmp_path: Path) -> None:
     assert "several different versions" in preflight.line("WARN", "version")
 
 
-def test_low_disk(tmp_path: Path) -> None:
+def test_space_below_the_margin_warns_and_upgrade_needs_accept_low_space(tmp_path: Path) -> None:
+    # The margin (free_space_min_mb) is umrunbook's guess: below it a WARN with the numbers.
     rig = make_rig(tmp_path / "a", free_space_min_mb="999999999")
-    preflight = rig.agent("preflight")
+    preflight = rig.agent("preflight", "--snapshot", "snap-1")
+    assert preflight.code == 0, preflight
+    line = preflight.line("WARN", "free space")
+    assert "MiB free" in line and "the bundle (0 MiB) fits" in line
+    assert "umrunbook's margin, no vendor source" in line and "--accept-low-space" in line
+    upgrade = rig.agent("upgrade", "--yes", "--snapshot", "snap-1")
+    assert upgrade.code == 1 and not rig.bundle_ran(), upgrade
+    assert "run upgrade again with --accept-low-space" in upgrade.line("FAIL", "free space")
+    upgrade = rig.agent("upgrade", "--yes", "--snapshot", "snap-1", "--accept-low-space")
+    assert upgrade.code == 0 and rig.bundle_ran(), upgrade
+    rig.app.reboot()
+    assert rig.agent("verify", "--poll-interval", "1", from_state=True).code == 0
+    space = rig.evidence()["free_space"]
+    assert isinstance(space, dict)
+    assert space["below_margin"] is True and space["margin_source"].startswith("umrunbook")
+    assert space["accepted"].startswith("--accept-low-space at ")
+    assert space["margin_kib"] == 999999999 * 1024 and space["free_kib"] < space["margin_kib"]
+    md = rig.evidence_path("md").read_text()
+    assert "below it, accepted with --accept-low-space" in md
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Rig]:
+    """An appliance whose /opt/vmware is a small filesystem (a tmpfs), full to the last byte."""
+    rig = make_rig(tmp_path / "a")
+    vmware = rig.app.vmware
+    vmware.rename(tmp_path / "vmware")
+    vmware.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "um-test", str(vmware)], check=True)
+    try:
+        subprocess.run(["cp", "-a", f"{tmp_path / 'vmware'}/.", str(vmware)], check=True)
+        fd = os.open(vmware / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        yield rig
+    finally:
+        subprocess.run(["umount", "-l", str(vmware)], check=False)
+
+
+def test_a_bundle_that_cannot_fit_fails(full_disk: Rig) -> None:
+    rig = full_disk
+    preflight = rig.agent("preflight", "--snapshot", "snap-1")
     assert preflight.code == 1, preflight
     line = preflight.line("FAIL", "free space")
-    assert "MiB free" in line and "999999999 MiB" in line
-    upgrade = rig.agent("upgrade", "--yes")
-    assert upgrade.code == 1 and not rig.bundle_ran()
+    assert "less than the bundle itself" in line and "it cannot fit" in line
+    upgrade = rig.agent("upgrade", "--yes", "--snapshot", "snap-1", "--accept-low-space")
+    assert upgrade.code == 1 and not rig.bundle_ran(), upgrade
 
 
 def test_existing_old_backup_is_reported(tmp_path: Path) -> None:

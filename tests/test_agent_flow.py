@@ -57,7 +57,11 @@ def test_happy_path_43_with_reboot(tmp_path: Path) -> None:
     assert "inplaceupgradeum-" in verify.line("PASS", "upgrade log")
     verify.line("PASS", "services")
     assert "VERIFY PASSED" in verify.out
-    assert "service sshd stop" in rig.app.service_log()
+    assert rig.app.service_log() == []  # SSH stays on for the evidence copy
+    assert (
+        "as the last\ncommand: bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh finish"
+        in verify.out
+    )
     assert "vc01.corp.example" in verify.out and "vcd01.corp.example" in verify.out
     assert "certificates" in verify.out
 
@@ -89,15 +93,34 @@ def test_happy_path_43_with_reboot(tmp_path: Path) -> None:
     assert isinstance(bundle, dict)
     assert bundle["exit_code"] == 0 and bundle["sha256_seen"] == rig.manifest["bundle_sha256"]
     assert "Upgrade staged" in bundle["output_tail"]
-    assert evidence["ssh_stopped"] == "yes"
+    assert evidence["ssh_stopped"] == ""  # not yet: finish does it
     assert evidence["metered_servers"] == ["vc01.corp.example", "vcd01.corp.example"]
     checks = evidence["checks"]
     assert isinstance(checks, list)
     assert {c["command"] for c in checks} == {"preflight", "upgrade", "verify"}
-    assert all(c["result"] == "PASS" for c in checks)
+    assert all(c["result"] == "PASS" for c in checks if c["check"] != "ssh")
+    assert [c["result"] for c in checks if c["check"] == "ssh"] == ["INFO", "INFO"]
     commands = [c["what"] for c in evidence["commands"]]  # type: ignore[attr-defined]
-    assert commands == ["run the bundle", "stop sshd as the vendor procedure asks"]
+    assert commands == ["run the bundle"]
     assert rig.evidence_path("md").exists()
+
+    finish = rig.agent("finish", from_state=True)
+    assert finish.code == 0, finish
+    assert "FINISHED: SSH is back as it was before the change" in finish.out
+    assert rig.app.service_log() == ["service sshd stop"]
+    assert rig.app.sshd_state() == (False, False)
+    evidence = rig.evidence()  # rewritten by finish
+    assert verify_evidence_digest(rig.evidence_path().read_text(encoding="utf-8"))
+    assert evidence["ssh_stopped"] == "yes"
+    ssh = evidence["ssh"]
+    assert isinstance(ssh, dict)
+    assert (ssh["found_enabled"], ssh["found_running"]) == ("no", "yes")  # at preflight
+    assert (ssh["before_enabled"], ssh["before_running"]) == ("no", "no")
+    assert (ssh["after_enabled"], ssh["after_running"]) == ("no", "no") and ssh["finished_at"]
+    commands = [c["what"] for c in evidence["commands"]]  # type: ignore[attr-defined]
+    assert commands == ["run the bundle", "stop sshd as it was before the change"]
+    assert "after finish: enabled no, running no" in rig.evidence_path("md").read_text()
+    assert "certificates" in rig.agent("status", from_state=True).out.split("next:")[1]
 
 
 def test_42_style_without_reboot(tmp_path: Path) -> None:
@@ -191,18 +214,37 @@ def test_reboot_when_asked(tmp_path: Path) -> None:
     upgrade = rig.agent("upgrade", "--yes", "--reboot")
     assert upgrade.code == 0, upgrade
     assert rig.app.reboot_requested
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
     assert verify.code == 0, verify  # the simulation rebooted before this command
-    assert "sshd left running" in verify.out
     assert all("sshd" not in line for line in rig.app.service_log())
 
 
-def test_systemctl_stops_sshd_for_later_targets(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "a", ssh_service_manager="systemctl")
+def test_finish_disables_and_stops_sshd_that_the_runbook_enabled(tmp_path: Path) -> None:
+    # systemctl targets: the runbook's SSH step ran "systemctl enable sshd" and "start".
+    rig = make_rig(tmp_path / "a", ApplianceSpec(ssh_enabled=True), ssh_service_manager="systemctl")
+    early = rig.agent("finish")
+    assert early.code == 3 and "WRONG PHASE" in early.out, early
+    assert "enabled yes, running yes" in rig.agent("preflight").line("INFO", "ssh")
     upgraded_and_rebooted(rig)
-    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
-    assert verify.code == 0, verify
-    assert "systemctl stop sshd" in rig.app.service_log()
+    assert rig.agent("verify", "--poll-interval", "1", from_state=True).code == 0
+    assert rig.app.sshd_state() == (True, True)
+    assert "finish" in rig.agent("status", from_state=True).out.split("next:")[1]
+    finish = rig.agent("finish", from_state=True)
+    assert finish.code == 0, finish
+    assert rig.app.service_log() == ["systemctl disable sshd", "systemctl stop sshd"]
+    assert rig.app.sshd_state() == (False, False)
+    assert rig.evidence()["ssh"]["found_enabled"] == "yes"  # type: ignore[index]
+    again = rig.agent("finish", from_state=True)  # nothing left to do: it changes nothing
+    assert again.code == 0 and rig.app.service_log() == [
+        "systemctl disable sshd",
+        "systemctl stop sshd",
+    ]
+
+
+def test_keep_ssh_is_gone_with_a_pointer_to_finish(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "a")
+    result = rig.agent("verify", "--keep-ssh")
+    assert result.code == 2 and "'finish'" in result.out, result
 
 
 def test_no_terminal_without_yes_refuses(tmp_path: Path) -> None:
@@ -252,8 +294,14 @@ def test_dry_run_after_the_upgrade_changes_nothing(tmp_path: Path) -> None:
     listing = rig.app.tree_listing()
     result = rig.agent("verify", "--dry-run", from_state=True)
     assert result.code == 0, result
-    assert "DRY-RUN: then would run: service sshd stop" in result.out
+    assert "sshd" not in result.out.replace("sshd are not touched", "")
     assert rig.app.tree_listing() == listing
+    assert rig.agent("verify", "--poll-interval", "1", from_state=True).code == 0
+    listing = rig.app.tree_listing()
+    result = rig.agent("finish", "--dry-run", from_state=True)
+    assert result.code == 0, result
+    assert "DRY-RUN: would stop sshd as it was before the change: service sshd stop" in result.out
+    assert rig.app.tree_listing() == listing and rig.app.service_log() == []
 
 
 def test_typed_confirmation_on_a_terminal(tmp_path: Path) -> None:

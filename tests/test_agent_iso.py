@@ -61,8 +61,7 @@ def test_happy_path(tmp_path: Path) -> None:
         "    mkdir -p /root/upgrade\n",
         f"    mount -o loop {UPLOAD_DIR}/{ISO} /root/upgrade\n",
         "    bash /root/upgrade/upgrade-um.sh\n",
-        "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh verify --keep-ssh\n",
-        "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh report\n",
+        "    bash /var/lib/um-upgrade-agent/um-upgrade-agent.sh verify\n",
     ):
         assert command in upgrade.out
     assert not rig.bundle_ran()  # the agent never runs the vendor's script
@@ -76,7 +75,7 @@ def test_happy_path(tmp_path: Path) -> None:
 
     again = rig.agent("upgrade", "--yes", from_state=True)
     assert again.code == 3 and "already started" in again.out, again
-    early = rig.agent("verify", "--keep-ssh", from_state=True)
+    early = rig.agent("verify", from_state=True)
     assert early.code == 3 and "NOT REBOOTED YET" in early.out, early
     assert "bash /root/upgrade/upgrade-um.sh" in early.out
 
@@ -85,14 +84,14 @@ def test_happy_path(tmp_path: Path) -> None:
     assert script.returncode == 0, script.stdout + script.stderr
     assert rig.app.reboot_requested
 
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
     assert verify.code == 0, verify
     assert "upgrade was started" in verify.line("PASS", "reboot")
     assert "4.7.0.0-22000000" in verify.line("PASS", "version")
     assert "not documented" in verify.line("INFO", "upgrade log")
     assert "does not need it" in verify.line("INFO", "backup folder")
     verify.line("PASS", "services")
-    assert "sshd left running" in verify.out and "systemctl stop sshd" in verify.out
+    assert "SSH stays on for the evidence copy" in verify.out
     assert rig.app.service_log() == ["reboot "]  # only the vendor script's restart
 
     report = rig.agent("report", from_state=True)
@@ -117,6 +116,9 @@ def test_happy_path(tmp_path: Path) -> None:
         "certificate_subject": evidence["iso_checks"]["certificate_subject"],
         "chain": "warn",
         "signature": "pass",
+        "cdrom_sha1": "",  # the disc is checked only where the ISO sits in the CD/DVD drive
+        "cdrom": "",
+        "cdrom_at": "",
     }
     whats = [c["what"] for c in evidence["commands"]]
     assert "the vendor's signature check" in whats
@@ -339,7 +341,7 @@ def test_two_hops_share_the_state_folder(tmp_path: Path) -> None:
     assert rig.agent("preflight", "--yes").code == 0
     assert rig.agent("upgrade", "--yes").code == 0
     rig.app.reboot()
-    verify = rig.agent("verify", "--keep-ssh", "--poll-interval", "1", from_state=True)
+    verify = rig.agent("verify", "--poll-interval", "1", from_state=True)
     assert verify.code == 0, verify
     assert rig.agent("report", from_state=True).code == 0
     first = rig.evidence_path()
@@ -357,6 +359,7 @@ def test_two_hops_share_the_state_folder(tmp_path: Path) -> None:
     assert verify.code == 0, verify
     # the 4.3 hop's upgrade log (in cloudusagemetering-old) is not taken for this hop's
     assert "not documented" in verify.line("INFO", "upgrade log")
+    assert rig.agent("finish", from_state=True).code == 0
     assert "systemctl stop sshd" in rig.app.service_log()
     assert rig.agent("report", from_state=True).code == 0
 
@@ -401,3 +404,35 @@ def test_simulated_iso_bundle_checks_with_the_vendor_commands(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert f"{ISO}: OK" in result.stdout and "Verified OK" in result.stdout
     assert not Path(UPLOAD_DIR).exists()  # only inside the namespace
+
+
+def test_check_cdrom_refuses_another_iso_in_the_drive_and_records_the_right_one(
+    tmp_path: Path,
+) -> None:
+    # The CD-drive way: the disc in the VM's drive is checked against the .mf before mounting.
+    rig = make_iso_rig(tmp_path / "a")
+    assert rig.agent("preflight", "--snapshot", "snap-4.7").code == 0
+    early = rig.agent("check-cdrom")
+    assert early.code == 3 and "WRONG PHASE" in early.out, early
+    assert rig.agent("upgrade", "--yes").code == 0
+    empty = rig.agent("check-cdrom", from_state=True)
+    assert empty.code == 1 and "no disc can be read in /dev/cdrom" in empty.out, empty
+    previous = tmp_path / "previous-hop.iso"  # another build's ISO, left in the drive
+    previous.write_bytes(b"UM-SIM-ISO9660 19934127\n#!/bin/bash\necho 4.5\n")
+    rig.app.attach_disc(previous)
+    wrong = rig.agent("check-cdrom", from_state=True)
+    assert wrong.code == 4, wrong
+    assert "Do not mount it" in wrong.line("FAIL", "cd drive")
+    assert rig.evidence()["iso_checks"]["cdrom"] == "fail"  # type: ignore[index]
+    assert rig.iso is not None
+    rig.app.attach_disc(rig.iso.iso)
+    right = rig.agent("check-cdrom", from_state=True)
+    assert right.code == 0, right
+    assert "it is the verified ISO" in right.line("PASS", "cd drive")
+    checks = rig.evidence()["iso_checks"]
+    assert isinstance(checks, dict)
+    assert checks["cdrom"] == "pass" and checks["cdrom_sha1"] == checks["sha1_expected"]
+    assert any(
+        c["command"] == "sha1sum /dev/cdrom"
+        for c in rig.evidence()["commands"]  # type: ignore[attr-defined]
+    )

@@ -244,9 +244,18 @@ def test_installed_version_is_read_only_when_unambiguous(
         ("10000000", "0", "0", 0),
     ],
 )
-def test_free_space_needed(folder: Path, size: str, factor: str, min_mb: str, kib: int) -> None:
-    body = 'M[free_space_factor]=$F M[free_space_min_mb]=$MIN; free_space_needed_kib "$SIZE"'
+def test_free_space_margin(folder: Path, size: str, factor: str, min_mb: str, kib: int) -> None:
+    body = 'M[free_space_factor]=$F M[free_space_min_mb]=$MIN; free_space_margin_kib "$SIZE"'
     assert out(folder, body, SIZE=size, F=factor, MIN=min_mb) == str(kib)
+
+
+@pytest.mark.parametrize(
+    ("size", "kib"), [("", 0), ("1", 1), ("1024", 1), ("1025", 2), ("10000000", 9766)]
+)
+def test_free_space_fit_is_the_bundle_itself(folder: Path, size: str, kib: int) -> None:
+    # The hard limit: the bundle's own size in KiB, rounded up; no factor, no minimum.
+    body = 'M[free_space_factor]=3 M[free_space_min_mb]=4096; free_space_fit_kib "$SIZE"'
+    assert out(folder, body, SIZE=size) == str(kib)
 
 
 def test_vendor_manifest_formats(folder: Path) -> None:

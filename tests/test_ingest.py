@@ -68,7 +68,22 @@ def test_agent_evidence_round_trips_into_an_as_executed_runbook(
     assert f"- [x] Step {number['upgrade']}: **PASS** at " in text and "exit code 0" in text
     assert f"- [x] Step {number['reboot']}: **PASS**" in text  # from the boot ids
     assert f"- [x] Step {number['verify']}: **PASS**" in text
-    assert f"- [ ] Step {number['snapshot']}: no record in the evidence." in text  # by hand
+    # Every value the agent recorded shows at its step: the snapshot's name (recorded at
+    # preflight) on the prerequisite and at the snapshot step, free space, SSH put back.
+    recorded = "(snapshot 'vc01 / DC1 / um-ams-01', confirmed with --yes)"
+    assert f"- [x] Step {number['snapshot']}: **PASS** at " in text
+    snapshot_lines = [line for line in text.splitlines() if recorded in line]
+    assert len(snapshot_lines) == 3, snapshot_lines  # the two prerequisites and the step
+    assert any(line.startswith("- [x] Snapshot to take: ") for line in snapshot_lines)
+    assert "no record in the evidence" not in "".join(snapshot_lines)
+    preflight = next(
+        x for x in text.splitlines() if x.startswith(f"- [x] Step {number['preflight']}:")
+    )
+    assert "KiB free, the bundle " in preflight and "umrunbook's margin 16384 KiB" in preflight
+    assert (
+        f"- [x] Step {number['stop-ssh']}: **PASS** at " in text
+        and "sshd enabled no, running no; before the change: enabled no, running no" in text
+    )
     after = tree(out)
     regenerated = {"SHA256SUMS", "index.html", ".umrunbook-package.json"}
     assert {k: v for k, v in after.items() if "as-executed" not in k and k not in regenerated} == {

@@ -342,9 +342,7 @@ def test_the_iso_clean_up_runs_clean(mounted: bool, tmp_path: Path) -> None:
     steps = {s.id: s for s in plan.hops[0].steps}
     clean = steps["remove-upload"]
     assert clean.where == "console" and steps["disconnect-cd"].where == "vcenter"
-    assert not any(
-        "umount" in line for block in steps["detach-iso"].commands for line in block.lines
-    )
+    assert not any("umount" in line for block in steps["stop-ssh"].commands for line in block.lines)
     (block,) = clean.commands
     folder = plan.hops[0].procedure.upload_folder
     assert f"rm -rf -- {folder}" in block.lines

@@ -33,7 +33,9 @@ unset UM_TEXT #
 # Commands it runs (as root; every one is recorded in commands.tsv or shown):
 #   cd install_dir && bash ./<bundle_file> | tee -a bundle-output.log   upgrade, .shar only, once
 #   cd install_dir && ./scripts/status.sh (under timeout 120 where found)   preflight, verify
-#   service sshd stop, or systemctl stop sshd                verify, unless --keep-ssh
+#   systemctl is-enabled sshd, systemctl is-active sshd (or service sshd status)  preflight, finish
+#   sha1sum, head, wc (reading /dev/cdrom)                   check-cdrom: read only
+#   systemctl stop sshd / disable sshd (or service sshd stop)  finish: SSH as before the change
 #   reboot                                                   upgrade --reboot, after the bundle
 #   sha1sum -c <mf> (in upload_dir), sha1sum, openssl x509, openssl verify, openssl dgst -verify
 #                                                            preflight of an ISO: read only

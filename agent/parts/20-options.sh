@@ -7,7 +7,7 @@ ASSUME_YES=0
 OPT_SNAPSHOT=""
 OPT_SNAPSHOT_SET=0
 OPT_REBOOT=0
-OPT_KEEP_SSH=0
+OPT_ACCEPT_LOW_SPACE=0
 OPT_TIMEOUT=""
 OPT_POLL_INTERVAL=10
 
@@ -115,7 +115,12 @@ Commands:
               on the appliance (records its results in ${STATE_DIR:-the state folder})
   upgrade     $upgrade_text
   verify      after the upgrade (and the reboot where the procedure has one): folders, version,
-              services (waits until they run), upgrade log; writes the evidence; stops sshd
+              services (waits until they run), upgrade log; writes the evidence; leaves SSH on
+              for the evidence copy
+  check-cdrom ISO attached to the CD/DVD drive (not mounted from the uploaded file): checks the
+              disc's SHA-1 against the manifest before you mount it; records it
+  finish      the last command, once the evidence is copied: puts SSH back as it was before
+              the change (recorded at preflight), records it and rewrites the evidence
   status      where this appliance is in the procedure, and the exact next command
   report      writes and prints the evidence (JSON and Markdown) for the change ticket
   help        this text
@@ -125,7 +130,8 @@ Options:
   --yes                   no questions: confirmations are taken as given (recorded as such)
   --snapshot NAME         the snapshot or backup taken before the upgrade (preflight, upgrade)
   --reboot                upgrade: reboot by itself once the bundle succeeded (when needed)
-  --keep-ssh              verify: leave sshd running
+  --accept-low-space      upgrade: go on although the free space is below umrunbook's margin
+                          (the bundle itself fits; recorded in the evidence)
   --timeout SECONDS       verify: how long to wait for the services (default ${M[status_timeout]})
   --poll-interval SECONDS verify: time between two service checks (default 10)
 
@@ -146,7 +152,8 @@ parse_args() {
       --dry-run) DRY_RUN=1 ;;
       --yes | -y) ASSUME_YES=1 ;;
       --reboot) OPT_REBOOT=1 ;;
-      --keep-ssh) OPT_KEEP_SSH=1 ;;
+      --accept-low-space) OPT_ACCEPT_LOW_SPACE=1 ;;
+      --keep-ssh) usage_error "--keep-ssh is gone: verify leaves SSH as it is, and 'finish' (the last command) puts SSH back as it was before the change." ;;
       --snapshot | --timeout | --poll-interval)
         if (($# < 2)); then
           usage_error "option $1 needs a value."

@@ -98,8 +98,14 @@ snapshot_name() {
   printf '%s' "${s:-the snapshot or backup taken before the upgrade}"
 }
 
+# The revert deletes everything the agent wrote: the evidence comes off the appliance first.
+evidence_first_text() {
+  printf 'Collect the evidence first, before any revert: run %s, then copy the folder %s (and the upgrade logs %s/var/logs/inplaceupgradeum-*) to the workstation with the package'"'"'s fetch-evidence.sh (OpenSSH) or winscp-fetch-evidence.cmd (WinSCP), as the runbook'"'"'s first backout step says.' \
+    "$(agent_cmd "$AGENT_COPY" report)" "$STATE_DIR/" "$INSTALL_DIR"
+}
+
 backout_text() {
-  printf 'Backout: restore the appliance from the snapshot "%s" (taken before the upgrade, recorded at preflight), then repeat the procedure from the start as the runbook says.' "$(snapshot_name)"
+  printf '%s Only then the backout: restore the appliance from the snapshot "%s" (taken before the upgrade, recorded at preflight), then repeat the procedure from the start as the runbook says.' "$(evidence_first_text)" "$(snapshot_name)"
 }
 
 upgrade_log_hint() {

@@ -202,3 +202,40 @@ openssl dgst -sha1 -verify $name_key -signature ${M[signature_file]} ${M[iso_fil
   fi
 }
 
+
+# check-cdrom: where the ISO is attached to the VM's CD/DVD drive instead of mounted from the
+# uploaded, verified file, the disc in the drive is checked against the vendor's manifest before
+# it is mounted (on a route the drive may still hold the previous hop's ISO).
+readonly CDROM_DEVICE=/dev/cdrom
+cmd_check_cdrom() {
+  local ph expected seen rc=0 start
+  ((IS_ISO)) || usage_error "check-cdrom is for an ISO bundle; this hop's bundle is ${M[bundle_file]}."
+  acquire_lock
+  state_load
+  ph=$(phase)
+  if [[ "$ph" != handed-over ]]; then
+    die 3 "WRONG PHASE: check-cdrom comes after upgrade recorded the start, before the disc is mounted (phase: $ph)." \
+      "Next: $(next_command "$ph")"
+  fi
+  expected=$(state_get iso_sha1_expected)
+  [[ -n "$expected" ]] || die 1 "FAIL: preflight recorded no SHA-1 from ${M[manifest_file]}: run preflight again."
+  if [[ ! -r "$CDROM_DEVICE" ]] || [[ "$(head -c 1 -- "$CDROM_DEVICE" 2>/dev/null | wc -c)" != 1 ]]; then
+    die 1 "FAIL: no disc can be read in $CDROM_DEVICE: attach ${M[iso_file]} to the VM's CD/DVD drive (Connected), then run check-cdrom again."
+  fi
+  note "sha1sum $CDROM_DEVICE (the whole disc)..."
+  start=$(now_epoch)
+  seen=$(sha1sum <"$CDROM_DEVICE") || rc=$?
+  seen=${seen%% *}
+  journal_append commands.tsv "$(now_iso)" "$COMMAND" "the disc in the CD/DVD drive against the manifest" "sha1sum $CDROM_DEVICE" "$rc" "$(($(now_epoch) - start))"
+  if ((rc == 0)) && [[ "$seen" == "$expected" ]]; then
+    state_set cdrom_sha1 "$seen" cdrom_result pass cdrom_at "$(now_iso)"
+    check PASS "cd drive" "$CDROM_DEVICE has SHA-1 $seen, the one ${M[manifest_file]} gives for ${M[iso_file]}: it is the verified ISO"
+    write_evidence quiet
+    say "Next, on the console: mount it and run the vendor's script, as the runbook says."
+    return 0
+  fi
+  state_set cdrom_sha1 "$seen" cdrom_result fail cdrom_at "$(now_iso)"
+  check_integrity_fail "cd drive" "$CDROM_DEVICE has SHA-1 ${seen:-unreadable (exit $rc)}, ${M[manifest_file]} gives $expected for ${M[iso_file]}: the drive holds another ISO (a previous hop's?) or a damaged copy. Do not mount it: attach ${M[iso_file]} from the datastore, then run check-cdrom again"
+  write_evidence quiet
+  exit 4
+}

@@ -1,9 +1,16 @@
 # shellcheck shell=bash disable=SC2034 # globals set here, read by later parts
 # --- preflight -----------------------------------------------------------------------------------
 
-# free_space_needed_kib SIZE_BYTES: free_space_factor x the bundle (in KiB, rounded up), at least
-# free_space_min_mb.
-free_space_needed_kib() {
+# Free space. No source gives the upgrade's need: the hard limit is the bundle's own size (it
+# cannot fit in less); free_space_factor x the bundle, at least free_space_min_mb, is umrunbook's
+# margin, a guess with no vendor source: below it a WARN with the numbers, which upgrade goes past
+# only with --accept-low-space (recorded in the evidence).
+free_space_fit_kib() {
+  local size=${1:-0}
+  printf '%s' "$(((size + 1023) / 1024))"
+}
+
+free_space_margin_kib() {
   local size=${1:-0} factor=${M[free_space_factor]} min_mb=${M[free_space_min_mb]} need need_min
   need_min=$((min_mb * 1024))
   need=$(((size * factor + 1023) / 1024))
@@ -11,18 +18,22 @@ free_space_needed_kib() {
   printf '%s' "$need"
 }
 
-# free_space_check DIR NEEDED_KIB STATE_KEY: one check line for the filesystem that holds DIR.
+FREE_SPACE_LOW=0
+# free_space_check DIR FIT_KIB MARGIN_KIB STATE_KEY: one check line for the filesystem of DIR.
 free_space_check() {
-  local dir=$1 need=$2 key=$3 dfline avail
-  local rule="${M[free_space_factor]} x the bundle, at least ${M[free_space_min_mb]} MiB"
+  local dir=$1 fit=$2 margin=$3 key=$4 dfline avail
+  local rule="umrunbook's margin, no vendor source: ${M[free_space_factor]} x the bundle, at least ${M[free_space_min_mb]} MiB"
   if [[ -d "$dir" ]] && dfline=$(df -Pk -- "$dir" 2>/dev/null | tail -n 1); then
     read -r _ _ _ avail _ <<<"$dfline"
     if [[ "$avail" =~ ^[0-9]+$ ]]; then
-      state_set "$key" "$avail" free_needed_kb "$need"
-      if ((avail >= need)); then
-        check PASS "free space" "$((avail / 1024)) MiB free on the filesystem of $dir, $((need / 1024)) MiB needed ($rule)"
+      state_set "$key" "$avail" free_needed_kb "$fit" free_margin_kb "$margin"
+      if ((avail < fit)); then
+        check FAIL "free space" "$((avail / 1024)) MiB ($avail KiB) free on the filesystem of $dir, less than the bundle itself ($fit KiB): it cannot fit. Free space there (old logs, files left from earlier upgrades) and run preflight again"
+      elif ((avail < margin)); then
+        FREE_SPACE_LOW=1
+        check WARN "free space" "$((avail / 1024)) MiB free on the filesystem of $dir: the bundle ($((fit / 1024)) MiB) fits, but it is below $((margin / 1024)) MiB ($rule). Free space there if you can; upgrade goes on only with --accept-low-space (recorded)"
       else
-        check FAIL "free space" "$((avail / 1024)) MiB free on the filesystem of $dir, $((need / 1024)) MiB needed ($rule): free space there (old logs, files left from earlier upgrades) and run preflight again"
+        check PASS "free space" "$((avail / 1024)) MiB free on the filesystem of $dir; the bundle is $((fit / 1024)) MiB; $((margin / 1024)) MiB is $rule"
       fi
     else
       check FAIL "free space" "could not read the free space of $dir from df ($dfline)"
@@ -57,6 +68,7 @@ preflight_checks() {
   preflight_version
   preflight_free_space "$PREFLIGHT_SIZE"
   preflight_services
+  preflight_ssh
   preflight_old_backup
   preflight_snapshot
   state_set hostname_seen "$PREFLIGHT_HOSTNAME_SEEN"
@@ -158,17 +170,20 @@ preflight_version() {
 
 # preflight_free_space BUNDLE_SIZE: where install_dir is, and where upload_dir is if elsewhere.
 preflight_free_space() {
-  local size=$1 need
-  need=$(free_space_needed_kib "$size")
-  free_space_check "$INSTALL_DIR" "$need" free_kb
+  local size=$1 fit margin
+  fit=$(free_space_fit_kib "$size")
+  margin=$(free_space_margin_kib "$size")
+  FREE_SPACE_LOW=0
+  free_space_check "$INSTALL_DIR" "$fit" "$margin" free_kb
   if [[ "$UPLOAD_DIR" != "$INSTALL_DIR" ]]; then
     if [[ -d "$UPLOAD_DIR" && -d "$INSTALL_DIR" ]] && [[ "$(stat -c %d -- "$UPLOAD_DIR" 2>/dev/null)" == "$(stat -c %d -- "$INSTALL_DIR" 2>/dev/null || printf x)" ]]; then
       state_set free_upload_kb "$(state_get free_kb)"
       note "($UPLOAD_DIR is on the same filesystem as $INSTALL_DIR: the free space above covers both)"
     else
-      free_space_check "$UPLOAD_DIR" "$need" free_upload_kb
+      free_space_check "$UPLOAD_DIR" "$fit" "$margin" free_upload_kb
     fi
   fi
+  state_set free_low "$( ((FREE_SPACE_LOW)) && printf yes || printf no)"
 }
 
 preflight_services() {

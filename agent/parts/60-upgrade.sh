@@ -213,10 +213,12 @@ hand_over() {
   say "The vendor's script asks questions, so run it yourself, on the console as root, as the runbook"
   say "says (it mounts the checked $(one_line "${M[iso_file]}") from $(one_line "$UPLOAD_DIR")):"
   iso_commands_block
+  say "Only where the ISO cannot be uploaded and is attached to the CD/DVD drive instead: check"
+  say "the disc against the vendor's manifest before you mount the drive (a previous hop's ISO"
+  say "may still be in the drive): $(agent_cmd "$AGENT_COPY" check-cdrom)"
   say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
   say "(or reboot it yourself). After the reboot, log in as root and run:"
-  say "    $(agent_cmd "$AGENT_COPY" verify --keep-ssh)"
-  say "    $(agent_cmd "$AGENT_COPY" report)"
+  say "    $(agent_cmd "$AGENT_COPY" verify)"
 }
 
 cmd_upgrade() {
@@ -234,6 +236,12 @@ cmd_upgrade() {
   say "-- preflight"
   preflight_checks
   confirm_version_if_hidden
+  if ((FREE_SPACE_LOW && OPT_ACCEPT_LOW_SPACE)); then
+    state_set free_low_accepted "--accept-low-space at $(now_iso)"
+    check WARN "free space" "below umrunbook's margin, accepted with --accept-low-space (recorded in the evidence)"
+  elif ((FREE_SPACE_LOW && !DRY_RUN)); then
+    check FAIL "free space" "below umrunbook's margin (the WARN above; the bundle itself fits): free space, or run upgrade again with --accept-low-space to go on (recorded in the evidence)"
+  fi
   if ((!SNAPSHOT_OK && !DRY_RUN && CHECK_FAILS == 0)); then
     check FAIL "snapshot" "not confirmed: run upgrade again with --snapshot NAME once the snapshot exists"
   fi
@@ -263,8 +271,7 @@ cmd_upgrade() {
   fi
   if ((rc != 0)); then
     die 1 "FAIL: the bundle failed (exit $rc). Do not reboot before reading the logs: $(upgrade_log_hint)." \
-      "$(backout_text)" \
-      "Record it with: $(agent_cmd "$AGENT_COPY" report)"
+      "$(backout_text)"
   fi
   say ""
   if [[ "${M[reboot_required]}" == yes ]]; then

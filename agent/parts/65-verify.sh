@@ -199,24 +199,6 @@ verify_services() {
   fi
 }
 
-verify_stop_ssh() {
-  if ((OPT_KEEP_SSH)); then
-    state_set ssh_stopped "no (--keep-ssh)"
-    say "sshd left running (--keep-ssh): stop it when done: $(ssh_stop_argv_text)"
-  else
-    local -a sshcmd=()
-    ssh_stop_argv
-    sshcmd=("${SSH_STOP_ARGV[@]}")
-    if run "stop sshd as the vendor procedure asks" "${sshcmd[@]}"; then
-      state_set ssh_stopped yes
-      say "sshd stopped, as the vendor procedure asks (an open SSH session may stay until you log out)."
-    else
-      state_set ssh_stopped "failed (exit $LAST_RC)"
-      say "WARN: '$(ssh_stop_argv_text)' failed with exit $LAST_RC: stop sshd by hand on the console."
-    fi
-  fi
-}
-
 verify_next_steps() {
   say "NEXT, in the Usage Meter web interface: accept again the certificates of ALL metered product servers:"
   local -a servers=()
@@ -253,7 +235,6 @@ cmd_verify() {
   if ((DRY_RUN)); then
     say "DRY-RUN: would run: cd $INSTALL_DIR && ./scripts/status.sh every $interval s until all services say Running, at most $timeout s"
     say "DRY-RUN: then would write the evidence ($EVIDENCE_BASE.json, .md)"
-    ((OPT_KEEP_SSH)) || say "DRY-RUN: then would run: $(ssh_stop_argv_text)"
     say "DRY-RUN: nothing was changed."
     return 0
   fi
@@ -273,24 +254,9 @@ cmd_verify() {
   write_evidence quiet
   say ""
   say "VERIFY PASSED ($CHECK_WARNS warning(s)). Evidence: $EVIDENCE_BASE.json and $EVIDENCE_BASE.md"
-  verify_stop_ssh
-  write_evidence quiet
+  say "SSH stays on for the evidence copy. Copy $STATE_DIR/ to the workstation, then, as the last"
+  say "command: $(agent_cmd "$AGENT_COPY" finish)   (puts SSH back as it was before the change)"
   say ""
   verify_next_steps
   return 0
 }
-
-SSH_STOP_ARGV=()
-ssh_stop_argv() {
-  if [[ "${M[ssh_service_manager]}" == systemctl ]]; then
-    SSH_STOP_ARGV=(systemctl stop sshd)
-  else
-    SSH_STOP_ARGV=(service sshd stop)
-  fi
-}
-
-ssh_stop_argv_text() {
-  ssh_stop_argv
-  printf '%s' "${SSH_STOP_ARGV[*]}"
-}
-

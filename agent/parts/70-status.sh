@@ -7,18 +7,18 @@ next_command() {
     new | preflight-failed) printf '%s' "cd $UPLOAD_DIR && $(agent_cmd "./$UM_NAME" preflight)" ;;
     preflight-passed) printf '%s' "cd $UPLOAD_DIR && $(agent_cmd "./$UM_NAME" upgrade)" ;;
     bundle-running) printf '%s' "wait for the running upgrade, then: $(agent_cmd "$AGENT_COPY" status)" ;;
-    interrupted | bundle-failed) printf '%s' "$(backout_text) Record it first: $(agent_cmd "$AGENT_COPY" report)" ;;
+    interrupted | bundle-failed) printf '%s' "$(backout_text)" ;;
     awaiting-reboot) printf '%s' "reboot   (then, logged in as root: $(agent_cmd "$AGENT_COPY" verify))" ;;
-    handed-over) printf '%s' "if not done yet, run the vendor's script on the console as root ($(iso_commands_inline)), let it restart the appliance (or reboot), then: $(agent_cmd "$AGENT_COPY" verify --keep-ssh)" ;;
-    awaiting-verify)
-      if ((IS_ISO)); then
-        printf '%s' "$(agent_cmd "$AGENT_COPY" verify --keep-ssh)"
+    handed-over) printf '%s' "if not done yet, run the vendor's script on the console as root ($(iso_commands_inline)), let it restart the appliance (or reboot), then: $(agent_cmd "$AGENT_COPY" verify)" ;;
+    awaiting-verify) printf '%s' "$(agent_cmd "$AGENT_COPY" verify)" ;;
+    verify-failed) printf '%s' "$(agent_cmd "$AGENT_COPY" verify --timeout $((timeout * 2)))   (if the services only need longer; otherwise $(backout_text))" ;;
+    verified)
+      if [[ -n "$(state_get finished_at)" ]]; then
+        printf '%s' "accept the metered servers' certificates in the web interface; the evidence $EVIDENCE_BASE.json/.md goes to ${M[ticket]}"
       else
-        printf '%s' "$(agent_cmd "$AGENT_COPY" verify)"
+        printf '%s' "copy the evidence ($STATE_DIR/) to the workstation, then: $(agent_cmd "$AGENT_COPY" finish)   (puts SSH back as it was before the change)"
       fi
       ;;
-    verify-failed) printf '%s' "$(agent_cmd "$AGENT_COPY" verify --timeout $((timeout * 2)))   (if the services only need longer; otherwise $(backout_text))" ;;
-    verified) printf '%s' "accept the metered servers' certificates in the web interface, attach $EVIDENCE_BASE.json/.md to ${M[ticket]}" ;;
   esac
 }
 

@@ -107,15 +107,17 @@ build_evidence_json() {
   \"preflight\": {\"at\": $(jstate preflight_at), \"result\": $(jstate preflight_result), \"fails\": $(jn "$(state_get preflight_fails)"), \"warns\": $(jn "$(state_get preflight_warns)")},
   \"version_before\": {\"value\": $(jstate version_before), \"source\": $(jstate version_before_source), \"visible\": $(jyn "$(state_get version_before_visible)"), \"confirmed_by\": $(jstate version_confirmed_by)},
   \"version_after\": {\"value\": $(jstate version_after), \"source\": $(jstate version_after_source), \"visible\": $(jyn "$(state_get version_after_visible)")},
-  \"free_space\": {\"free_kib\": $(jn "$(state_get free_kb)"), \"needed_kib\": $(jn "$(state_get free_needed_kb)"), \"upload_dir\": $(js "$UPLOAD_DIR"), \"upload_free_kib\": $(jn "$(state_get free_upload_kb)")},
+  \"free_space\": {\"free_kib\": $(jn "$(state_get free_kb)"), \"needed_kib\": $(jn "$(state_get free_needed_kb)"), \"upload_dir\": $(js "$UPLOAD_DIR"), \"upload_free_kib\": $(jn "$(state_get free_upload_kb)"), \"margin_kib\": $(jn "$(state_get free_margin_kb)"), \"margin_source\": \"umrunbook (no vendor source)\", \"below_margin\": $(jyn "$(state_get free_low)"), \"accepted\": $(jstate free_low_accepted)},
   \"bundle\": {\"file\": $(js "${M[bundle_file]}"), \"sha256_expected\": $(js "${M[bundle_sha256]}"), \"sha256_seen\": $(jstate bundle_sha256_seen), \"size_bytes\": $(jn "$(state_get bundle_size)"), \"command\": $(jstate bundle_command), \"confirmed_by\": $(jstate upgrade_confirmed_by), \"started_at\": $(jstate bundle_started_at), \"ended_at\": $(jstate bundle_ended_at), \"interrupted_at\": $(jstate bundle_interrupted_at), \"exit_code\": $(jn "$(state_get bundle_exit)"), \"duration_s\": $(jn "$(state_get bundle_duration_s)"), \"log\": $(jstate bundle_log), \"output_tail\": $(js "$bundle_tail"), \"handed_over_at\": $(jstate handed_over_at)},
-  \"iso_checks\": {\"files\": $(jwords "${M[iso_file]} ${M[manifest_file]} ${M[certificate_file]} ${M[signature_file]}"), \"sha1_expected\": $(jstate iso_sha1_expected), \"sha1\": $(jstate iso_sha1_result), \"sha1_how\": $(jstate iso_sha1_how), \"openssl\": $(jstate iso_openssl), \"certificate\": $(jstate iso_certificate_result), \"certificate_subject\": $(jstate iso_certificate), \"chain\": $(jstate iso_chain_result), \"signature\": $(jstate iso_signature_result)},
+  \"iso_checks\": {\"files\": $(jwords "${M[iso_file]} ${M[manifest_file]} ${M[certificate_file]} ${M[signature_file]}"), \"sha1_expected\": $(jstate iso_sha1_expected), \"sha1\": $(jstate iso_sha1_result), \"sha1_how\": $(jstate iso_sha1_how), \"openssl\": $(jstate iso_openssl), \"certificate\": $(jstate iso_certificate_result), \"certificate_subject\": $(jstate iso_certificate), \"chain\": $(jstate iso_chain_result), \"signature\": $(jstate iso_signature_result), \"cdrom_sha1\": $(jstate cdrom_sha1), \"cdrom\": $(jstate cdrom_result), \"cdrom_at\": $(jstate cdrom_at)},
   \"reboot\": {\"required\": $(js "${M[reboot_required]}"), \"boot_id_before\": $(jstate boot_id_before), \"boot_id_after\": $(jstate boot_id_after), \"rebooted\": $(jstate rebooted)},
   \"backup_dir\": {\"path\": $(js "$BACKUP_DIR"), \"before_preflight\": $(jstate backup_before), \"before_upgrade\": $(jstate backup_before_upgrade)},
   \"services\": {\"verdict\": $(jstate services_verdict), \"why\": $(jstate services_why), \"polls\": $(jn "$(state_get services_polls)"), \"waited_s\": $(jn "$(state_get services_wait_s)"), \"status_output_tail\": $(js "$status_tail")},
   \"upgrade_log\": {\"files\": $(jwords "$(state_get upgrade_logs)"), \"error_line_count\": $(jn "$(state_get upgrade_log_error_count)"), \"error_lines\": $(js "$log_errs")},
   \"verify\": {\"at\": $(jstate verify_at), \"result\": $(jstate verify_result)},
   \"ssh_stopped\": $(jstate ssh_stopped),
+  \"ssh\": {\"found_at\": $(jstate ssh_found_at), \"found_enabled\": $(jstate ssh_found_enabled), \"found_running\": $(jstate ssh_found_running), \"before_enabled\": $(jstate ssh_before_enabled), \"before_running\": $(jstate ssh_before_running), \"finished_at\": $(jstate finished_at), \"after_enabled\": $(jstate ssh_after_enabled), \"after_running\": $(jstate ssh_after_running)},
+  \"ssh\": {\"found_at\": $(jstate ssh_found_at), \"found_enabled\": $(jstate ssh_found_enabled), \"found_running\": $(jstate ssh_found_running), \"before_enabled\": $(jstate ssh_before_enabled), \"before_running\": $(jstate ssh_before_running), \"finished_at\": $(jstate finished_at), \"after_enabled\": $(jstate ssh_after_enabled), \"after_running\": $(jstate ssh_after_running)},
   \"metered_servers\": $(jwords "${M[metered_servers]}"),
   \"last_error\": $(jstate last_error),
   \"checks\": $(json_checks),
@@ -172,6 +174,7 @@ build_evidence_md() {
   printf '| Result | %s (phase: %s) |\n' "$(md "$(evidence_result "$ph")")" "$(md "$ph")"
   printf '| Version before | %s (%s) |\n' "$(md "$(state_get version_before)")" "$(md "$(state_get version_before_source)${S[version_confirmed_by]:+, confirmed by ${S[version_confirmed_by]}}")"
   printf '| Version after | %s (%s) |\n' "$(md "$(state_get version_after)")" "$(md "$(state_get version_after_source)")"
+  printf '| Free space | %s KiB free, the bundle %s KiB, umrunbook'"'"'s margin %s KiB (no vendor source)%s |\n' "$(md "$(state_get free_kb)")" "$(md "$(state_get free_needed_kb)")" "$(md "$(state_get free_margin_kb)")" "$(md "${S[free_low_accepted]:+; below it, accepted with ${S[free_low_accepted]}}")"
   printf '| Snapshot | %s (%s) |\n' "$(md "$(state_get snapshot)")" "$(md "$(state_get snapshot_confirmed_by)")"
   printf '| Bundle | %s, sha256 %s |\n' "$(md "${M[bundle_file]}")" "$(md "$(state_get bundle_sha256_seen)")"
   if ((IS_ISO)); then
@@ -183,7 +186,7 @@ build_evidence_md() {
   printf '| Reboot | required: %s; boot id %s -> %s |\n' "$(md "${M[reboot_required]}")" "$(md "$(state_get boot_id_before)")" "$(md "$(state_get boot_id_after)")"
   printf '| Services | %s after %s poll(s), %s s |\n' "$(md "$(state_get services_verdict)")" "$(md "$(state_get services_polls)")" "$(md "$(state_get services_wait_s)")"
   printf '| Upgrade log | %s (%s error line(s)) |\n' "$(md "$(state_get upgrade_logs)")" "$(md "$(state_get upgrade_log_error_count)")"
-  printf '| sshd stopped | %s |\n' "$(md "$(state_get ssh_stopped)")"
+  printf '| SSH | before the change: enabled %s, running %s; at preflight: enabled %s, running %s; after finish: %s |\n' "$(md "$(state_get ssh_before_enabled)")" "$(md "$(state_get ssh_before_running)")" "$(md "$(state_get ssh_found_enabled)")" "$(md "$(state_get ssh_found_running)")" "$(md "${S[finished_at]:+enabled ${S[ssh_after_enabled]}, running ${S[ssh_after_running]} at ${S[finished_at]}}")"
   printf '| Agent | %s, file sha256 %s |\n' "$(md "${M[generator]}")" "$(md "$UM_FILE_SHA256")"
   printf '\n## Checks\n\n| At | Command | Check | Result | Reason |\n|---|---|---|---|---|\n'
   if [[ -f "$RUN_DIR/checks.tsv" ]]; then

@@ -226,22 +226,16 @@ def render(
 
 
 def rehearse(name: str, inventory: Path | None, stream: TextIO) -> int:
-    """`rehearse`: every hop of one appliance's agent on a simulated appliance; its exit code."""
-    from umrunbook.rehearsal.rehearse import RehearsalUnavailable
-    from umrunbook.rehearsal.rehearse import rehearse as run_rehearsal
+    """`rehearse`: the appliance's runbook, every hop, on a simulated appliance; its exit code."""
+    from umrunbook.rehearsal.rehearse import RehearsalUnavailable, rehearse_plan
 
     plan = plans_of(load(inventory), [name])[0]
     if not plan.hops:
         raise UserError(f"{name}: already at {plan.target.short}: there is nothing to rehearse")
-    code = 0
-    for hop in plan.hops:
-        try:
-            code = run_rehearsal(dict(hop.agent.manifest), stream)
-        except RehearsalUnavailable as exc:
-            raise UserError(str(exc)) from None
-        if code:
-            break
-    return code
+    try:
+        return rehearse_plan(plan, stream)
+    except RehearsalUnavailable as exc:
+        raise UserError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 from umrunbook.inventory.files import NotRegularFile, TooLarge, read_bounded
 from umrunbook.inventory.glyphs import shown
 from umrunbook.planning.agent_file import EVIDENCE_SCHEMA, verify_evidence_digest
-from umrunbook.planning.records import StepRecord
+from umrunbook.planning.records import SNAPSHOT_PREREQUISITE, StepRecord, prerequisite_key
 
 MANUAL_SCHEMA = "umrunbook-manual-steps/1"
 MAX_BYTES = 16 * 1024 * 1024
@@ -142,13 +142,47 @@ def _agent_steps(d: dict[str, Any]) -> list[StepRecord]:
     preflight = _get(d, "preflight")
     if _get(preflight, "at"):
         fails, warns = _get(preflight, "fails"), _get(preflight, "warns")
+        detail = f"{fails or 0} FAIL, {warns or 0} WARN"
+        space = _free_space_detail(_get(d, "free_space"))
         records.append(
             StepRecord(
                 "preflight",
                 _text(_get(preflight, "result")).upper() or "DONE",
                 _text(_get(preflight, "at")),
                 "agent",
-                f"{fails or 0} FAIL, {warns or 0} WARN",
+                f"{detail}; {space}" if space else detail,
+            )
+        )
+    snapshot = _text(_get(d, "snapshot", "name"))
+    if snapshot:
+        how = _text(_get(d, "snapshot", "confirmed_by"))
+        detail = f"snapshot {snapshot!r}, confirmed with {how}" if how else f"snapshot {snapshot!r}"
+        at = _text(_get(preflight, "at"))
+        # The snapshot line of the prerequisites, and the step that takes it.
+        keys = (prerequisite_key(SNAPSHOT_PREREQUISITE), prerequisite_key("snapshot"), "snapshot")
+        for key in keys:
+            records.append(StepRecord(key, "PASS", at, "agent", detail))
+    iso = _get(d, "iso_checks")
+    if _get(iso, "sha1"):
+        results = {
+            "SHA-1": _text(_get(iso, "sha1")),
+            "certificate": _text(_get(iso, "certificate")),
+            "chain": _text(_get(iso, "chain")),
+            "signature": _text(_get(iso, "signature")),
+        }
+        verdict = "PASS" if results["SHA-1"] == results["signature"] == "pass" else "FAIL"
+        records.append(
+            StepRecord(
+                "check-upload",
+                verdict,
+                _text(_get(preflight, "at")),
+                "agent",
+                ", ".join(f"{k} {v or '?'}" for k, v in results.items())
+                + (
+                    f" (SHA-1 {_text(_get(iso, 'sha1_expected'))})"
+                    if _get(iso, "sha1_expected")
+                    else ""
+                ),
             )
         )
     bundle = _get(d, "bundle")
@@ -202,18 +236,40 @@ def _agent_steps(d: dict[str, Any]) -> list[StepRecord]:
         records.append(
             StepRecord("evidence", "PASS", _text(d["written_at"]), "agent", "evidence written")
         )
-    if d.get("ssh_stopped") in (True, "yes"):
+    ssh = _get(d, "ssh")
+    if _get(ssh, "finished_at"):
+        back = _get(ssh, "after_running") == "no" and _get(ssh, "before_enabled") in (
+            _get(ssh, "after_enabled"),
+            "unknown",
+        )
         records.append(
             StepRecord(
                 "stop-ssh",
-                "PASS",
-                _text(_get(d, "verify", "at")),
+                "PASS" if back else "FAIL",
+                _text(_get(ssh, "finished_at")),
                 "agent",
-                "sshd stopped by the agent",
+                f"sshd enabled {_text(_get(ssh, 'after_enabled'))}, running "
+                f"{_text(_get(ssh, 'after_running'))}; before the change: enabled "
+                f"{_text(_get(ssh, 'before_enabled'))}, "
+                f"running {_text(_get(ssh, 'before_running'))}",
             )
         )
     target = _text(d.get("target"))
+    target = _text(d.get("target"))
     return [replace(r, target=target) for r in records]
+
+
+def _free_space_detail(space: Any) -> str:
+    free, bundle, margin = (_get(space, k) for k in ("free_kib", "needed_kib", "margin_kib"))
+    if free is None:
+        return ""
+    text = f"{free} KiB free, the bundle {bundle if bundle is not None else '?'} KiB"
+    if margin is not None:
+        text += f", umrunbook's margin {margin} KiB"
+    accepted = _text(_get(space, "accepted"))
+    if accepted:
+        text += f", below it: accepted with {accepted}"
+    return text
 
 
 def _manual_evidence(name: str, d: dict[str, Any]) -> ManualEvidence:

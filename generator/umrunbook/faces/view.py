@@ -299,7 +299,15 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
     for p in hop.procedure.prerequisites:
         line = Line(
             ((p.text, "data"),),
-            _tick(prerequisite_key(p.id), box(prerequisite_key(p.id)), "", p.text, executed),
+            # step_title: what the agent recorded (the snapshot's name) shows on the line.
+            _tick(
+                prerequisite_key(p.id),
+                box(prerequisite_key(p.id)),
+                "",
+                p.text,
+                executed,
+                step_title=p.text,
+            ),
         )
         (in_window if p.id in window_steps else before).append(line)
     snapshot_at = a.snapshot or SNAPSHOT_AT_DEFAULT
@@ -317,6 +325,7 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             "",
             f"Snapshot to take: {hop.snapshot_name}",
             executed,
+            step_title=f"Snapshot to take: {hop.snapshot_name}",
         ),
     )
     (in_window if SNAPSHOT_PREREQUISITE_STEP in window_steps else before).append(snapshot_line)

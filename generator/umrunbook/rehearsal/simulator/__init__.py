@@ -26,7 +26,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -39,6 +39,7 @@ __all__ = [
     "INSTALL_DIR",
     "STATE_DIR",
     "ApplianceSpec",
+    "BundleBehaviour",
     "IsoBundle",
     "SimulatedAppliance",
     "SimulatorUnavailable",
@@ -63,7 +64,21 @@ ServicesAfter = Literal["running", "offline", "slow"]
 BundleBehaviour = Literal["ok", "fail", "powercut"]
 SwapTiming = Literal["reboot", "bundle-end"]
 
-_SHIMS = ("service", "systemctl", "reboot", "shutdown", "halt", "poweroff", "hostname")
+_SHIMS = (
+    "service",
+    "systemctl",
+    "reboot",
+    "shutdown",
+    "halt",
+    "poweroff",
+    "hostname",
+    "mount",
+    "umount",
+    "tdnf",
+    "mountpoint",
+    "chage",
+    "pam_tally2",
+)
 
 
 class SimulatorUnavailable(RuntimeError):
@@ -89,6 +104,9 @@ class ApplianceSpec:
     old_backup: bool = False  # an earlier upgrade's cloudusagemetering-old exists
     bundle_file: str = BUNDLE_FILE  # the fake bundle's name in the install folder
     upload_dir: str = ""  # an ISO hop's upload folder, e.g. /root/um-upgrade-4.7 ("" = install)
+    ssh_enabled: bool = False  # sshd enabled at boot
+    ssh_running: bool = True  # sshd running (the runbook's SSH step has run)
+    tdnf_version: str = "3.1.8"  # Photon OS's package tool (1.2.3 on appliances from 4.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +283,10 @@ class SimulatedAppliance:
         for folder in (self.install_dir, self.state_dir, self.sim_dir, self.root / "bin"):
             folder.mkdir(parents=True, exist_ok=True)
         self.upload_path.mkdir(parents=True, exist_ok=True)
+        (self.root / "home-root").mkdir(exist_ok=True)
+        (self.root / "home-root").chmod(0o700)
+        (self.root / "cdrom-drive").write_bytes(b"")  # the CD/DVD drive: no disc
+        self.cdrom.mkdir(exist_ok=True)  # /root/upgrade, where the ISO is mounted
         os.chmod(self.root, 0o755)
         os.chmod(self.vmware, 0o755)
         spec_lines = {k: str(v) for k, v in asdict(spec).items()}
@@ -277,6 +299,8 @@ class SimulatedAppliance:
             self._write_installation(self.backup_dir, "4.1.0.0-9000", spec.version_visible)
         self.bundle_path.write_bytes(fake_bundle(spec.target_version, spec.build))
         self._set_services(spec.services_before)
+        for unit, on in (("sshd-enabled", spec.ssh_enabled), ("sshd-running", spec.ssh_running)):
+            (self.sim_dir / unit).write_text("yes\n" if on else "no\n", encoding="ascii")
         (self.root / "boot_id").write_text(f"{uuid.uuid4()}\n", encoding="ascii")
         shim = _data("shim.sh")
         for name in _SHIMS:
@@ -340,8 +364,27 @@ class SimulatedAppliance:
             raise ValueError(f"put_iso_bundle: no name for {', '.join(missing)}")
         if self.upload_path == self.install_dir:
             raise ValueError("put_iso_bundle: the appliance's spec has no upload_dir")
+        bundle = self.put_iso_files(
+            self.upload_path, names, target_version=target_version, build=build
+        )
+        self.cdrom.mkdir(exist_ok=True)
+        (self.cdrom / "upgrade-um.sh").write_bytes(fake_iso_script(target_version, build))
+        return bundle
+
+    def put_iso_files(
+        self,
+        folder: Path,
+        names: Mapping[str, str],
+        *,
+        target_version: str = "4.7.0.0",
+        build: str = "22000000",
+    ) -> IsoBundle:
+        """The four files of a test ISO bundle in ``folder`` (on this machine), nothing else."""
+        missing = [role for role in ISO_ROLES if not names.get(role)]
+        if missing:
+            raise ValueError(f"put_iso_files: no name for {', '.join(missing)}")
+        folder.mkdir(parents=True, exist_ok=True)
         script = fake_iso_script(target_version, build)
-        folder = self.upload_path
         bundle = IsoBundle(
             iso=folder / names["iso"],
             manifest=folder / names["manifest"],
@@ -354,8 +397,6 @@ class SimulatedAppliance:
         bundle.manifest.write_text(f"{digest}  {names['iso']}\n", encoding="ascii")
         openssl_keypair(bundle.key, bundle.certificate)
         sign_file(bundle.key, bundle.iso, bundle.signature)
-        self.cdrom.mkdir(exist_ok=True)
-        (self.cdrom / "upgrade-um.sh").write_bytes(script)
         return bundle
 
     # --- running --------------------------------------------------------------------------
@@ -454,8 +495,100 @@ class SimulatedAppliance:
         with open(self.root / "boot_id", "w", encoding="ascii") as handle:
             handle.write(f"{uuid.uuid4()}\n")
         (self.sim_dir / "reboot-requested").unlink(missing_ok=True)
+        if (self.sim_dir / "mounted").exists():  # a reboot unmounts the ISO
+            (self.sim_dir / "mounted").unlink()
+            (self.cdrom / "upgrade-um.sh").unlink(missing_ok=True)
+
+    # --- what the operator does outside the appliance (vCenter, the upload) ----------------
+
+    def host_path(self, path: str) -> Path:
+        """Where a path of the appliance is on this machine (its folders the simulator binds)."""
+        binds = [
+            (INSTALL_DIR.rsplit("/", 1)[0], self.vmware),
+            (STATE_DIR, self.state_dir),
+        ]
+        upload = self.spec.upload_dir.rstrip("/")
+        if upload and self.upload_path != self.install_dir:
+            binds.append((upload, self.upload_path))
+        binds.append((CDROM_MOUNT, self.cdrom))
+        binds.append(("/root", self.root / "home-root"))
+        for prefix, folder in binds:
+            if path == prefix or path.startswith(prefix + "/"):
+                return folder / path[len(prefix) :].lstrip("/")
+        raise ValueError(f"{path}: not a folder the simulated appliance has")
+
+    def set_spec(self, **changes: object) -> None:
+        """Changes the appliance's behaviour from now on (e.g. the next hop's bundle)."""
+        self.spec = replace(self.spec, **changes)  # type: ignore[arg-type]
+        spec_lines = {k: str(v) for k, v in asdict(self.spec).items()}
+        spec_lines["version_visible"] = "yes" if self.spec.version_visible else "no"
+        (self.sim_dir / "spec.env").write_text(
+            "".join(f"{k}={v}\n" for k, v in spec_lines.items()), encoding="utf-8"
+        )
+
+    def put_shar_bundle(self, target_version: str, build: str = "21000000") -> str:
+        """A new hop's fake bundle in the install folder; its SHA-256."""
+        (self.sim_dir / "upgraded").unlink(missing_ok=True)
+        self.bundle_path.write_bytes(fake_bundle(target_version, build))
+        return self.bundle_sha256
+
+    def attach_disc(self, iso: Path | None) -> None:
+        """vCenter: the VM's CD/DVD drive holds this ISO (None: no disc)."""
+        (self.root / "cdrom-drive").write_bytes(iso.read_bytes() if iso is not None else b"")
+
+    _SNAPSHOT_PARTS = ("vmware", "state", "home-root", "upload", "boot_id", "cdrom-drive")
+
+    def take_snapshot(self) -> None:
+        """vCenter: a snapshot of the VM (its disks: everything but the simulator's own)."""
+        snap = self.root / "snapshot"
+        if snap.exists():
+            shutil.rmtree(snap)
+        snap.mkdir()
+        for part in self._SNAPSHOT_PARTS:
+            source = self.root / part
+            if source.is_dir():
+                shutil.copytree(source, snap / part, symlinks=True)
+            elif source.exists():
+                shutil.copy2(source, snap / part)
+        shutil.copy2(self.sim_dir / "services", snap / "services")
+        for unit in ("sshd-enabled", "sshd-running"):
+            shutil.copy2(self.sim_dir / unit, snap / unit)
+
+    def revert_snapshot(self) -> None:
+        """vCenter: revert the VM to the snapshot and power it on (a new boot)."""
+        snap = self.root / "snapshot"
+        if not snap.is_dir():
+            raise FileNotFoundError("no snapshot was taken")
+        for part in self._SNAPSHOT_PARTS:
+            target, source = self.root / part, snap / part
+            if target.is_dir():
+                # the folders stay (they are bind mount points); their content is replaced
+                for child in target.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+                if source.is_dir():
+                    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+            elif source.exists():
+                shutil.copy2(source, target)
+        for unit in ("sshd-enabled", "sshd-running"):
+            shutil.copy2(snap / unit, self.sim_dir / unit)
+        for marker in ("upgraded", "pending-swap", "reboot-requested", "mounted"):
+            (self.sim_dir / marker).unlink(missing_ok=True)
+        if (self.sim_dir / "staged").exists():
+            shutil.rmtree(self.sim_dir / "staged")
+        self.reboot()
+        self._set_services((snap / "services").read_text(encoding="ascii").strip())
 
     # --- looking at it --------------------------------------------------------------------
+
+    def sshd_state(self) -> tuple[bool, bool]:
+        """sshd's state now: (enabled, running)."""
+        return tuple(  # type: ignore[return-value]
+            (self.sim_dir / unit).read_text(encoding="ascii").strip() == "yes"
+            for unit in ("sshd-enabled", "sshd-running")
+        )
 
     def service_log(self) -> list[str]:
         path = self.sim_dir / "service.log"

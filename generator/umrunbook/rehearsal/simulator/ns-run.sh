@@ -60,6 +60,10 @@ main() {
   bind "$ROOT/vmware" /opt/vmware dir
   bind "$ROOT/state" /var/lib/um-upgrade-agent dir
   bind "$ROOT/boot_id" /proc/sys/kernel/random/boot_id file
+  # root's home (upload folders, /root/upgrade) and the VM's CD/DVD drive (a file: empty when no
+  # disc is in it, else the ISO's bytes).
+  if [[ -d "$ROOT/home-root" ]]; then bind "$ROOT/home-root" /root dir; fi
+  if [[ -f "$ROOT/cdrom-drive" ]]; then bind "$ROOT/cdrom-drive" /dev/cdrom file; fi
   # An ISO hop: the folder the files are uploaded to, and the ISO "mounted" where the vendor's
   # commands mount it (the harness plays the operator, who attaches and mounts it).
   local upload
@@ -77,6 +81,21 @@ main() {
       if [[ -e "$dir/$name" ]]; then
         mount --bind -- "$ROOT/bin/$name" "$dir/$name" || die "cannot bind the $name shim over $dir/$name"
       fi
+    done
+  done
+
+  # mount and umount last: their shims stand in for them from here on (for /root/upgrade only).
+  local real_mount="$ROOT/ns/mount.real" path
+  declare -A done_paths=()
+  mkdir -p -- "$ROOT/ns"
+  cp -- "$(command -v mount)" "$real_mount"
+  for name in umount mount; do
+    for dir in /usr/bin /bin /usr/sbin /sbin; do
+      [[ -e "$dir/$name" ]] || continue
+      path=$(readlink -f -- "$dir/$name")
+      [[ -z "${done_paths[$path]:-}" ]] || continue
+      done_paths[$path]=1
+      "$real_mount" --bind -- "$ROOT/bin/$name" "$path" || die "cannot bind the $name shim over $path"
     done
   done
 
