@@ -176,10 +176,10 @@ def test_the_as_executed_page_reads_as_a_record(window: dict[str, Any]) -> None:
     assert viewed["marks"]["done"] == 4 and viewed["marks"]["pass"] >= 4
     assert viewed["marks"]["none"] > 10
     plan = example_plan()
-    snapshot = viewed["snapshotRecord"]
-    assert f"Step {step_number(plan, 'snapshot')}: done at " in snapshot and snapshot.endswith(
-        "by JO"
-    )
+    number = step_number(plan, "snapshot")
+    agent, ticked = viewed["snapshotRecords"]  # what the agent recorded, then the tick
+    assert agent.startswith(f"Step {number}: PASS at ") and "'vc01 / DC1 / um-ams-01'" in agent
+    assert ticked.startswith(f"Step {number}: done at ") and ticked.endswith("by JO")
     assert step_heading(plan, "snapshot") in viewed["doneCards"]
     assert step_heading(plan, "enable-ssh") not in viewed["doneCards"]
     assert viewed["axe"] == []

@@ -77,10 +77,11 @@ try {
     });
     report.doneCards = await page.evaluate(() =>
       Array.from(document.querySelectorAll("section.step.is-done h3")).map((h) => h.textContent));
-    // The snapshot step's record, found by its title: numbers follow the catalogue.
-    report.snapshotRecord = await page.evaluate(() => {
+    // The snapshot step's records (the agent's and the ticked one), found by its title:
+    // numbers follow the catalogue.
+    report.snapshotRecords = await page.evaluate(() => {
       const card = Array.from(document.querySelectorAll("section.step")).find((c) => c.querySelector("h3").textContent.endsWith(": Take a snapshot of the appliance"));
-      return card ? card.querySelector("li").textContent : null;
+      return card ? Array.from(card.querySelectorAll("li")).map((li) => li.textContent.trim()) : null;
     });
     report.axe = await axe(page);
     await page.locator("h3", { hasText: "Step 8:" }).scrollIntoViewIfNeeded();
