@@ -213,8 +213,10 @@ hand_over() {
   say "The vendor's script asks questions, so run it yourself, on the console as root, as the runbook"
   say "says (it mounts the checked $(one_line "${M[iso_file]}") from $(one_line "$UPLOAD_DIR")):"
   iso_commands_block
-  say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
-  say "(or reboot it yourself). After the reboot, log in as root and run:"
+  if ! vcf_prompts; then
+    say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
+    say "(or reboot it yourself). After the reboot, log in as root and run:"
+  fi
   say "    $(agent_cmd "$AGENT_COPY" verify --keep-ssh)"
   say "    $(agent_cmd "$AGENT_COPY" report)"
 }
