@@ -117,7 +117,7 @@ status_absent_ok() {
   [[ ! -e "$INSTALL_DIR/scripts/status.sh" ]] || return 1
   is_vcf9 "$1" || return 1
   state_set services_verdict "not visible" services_why "no scripts/status.sh"
-  check INFO "services" "$INSTALL_DIR/scripts/status.sh is not on this appliance: no source documents it for VCF Usage Meter $1; the health shown in the web interface is the vendor's check (the runbook's next step)"
+  check INFO "services" "$INSTALL_DIR/scripts/status.sh is not on this appliance: no source documents it for VCF Usage Meter $1; the health shown in the web interface is the check the sources give (the runbook's next step)"
   return 0
 }
 

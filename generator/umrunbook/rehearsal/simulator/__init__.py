@@ -380,7 +380,8 @@ class SimulatedAppliance:
         A 9.x ISO comes alone: ``names`` gives the ISO only, and ``companions`` (``sha1`` or
         ``sha256``: the .mf's checksum) writes a .mf, .crt and .sign named after it.
         """
-        if set(names) == {"iso"} and names["iso"]:
+        names = {role: name for role, name in names.items() if name}  # "": not in the bundle
+        if set(names) == {"iso"}:
             stem = names["iso"].removesuffix(".iso")
             names = {"iso": names["iso"]}
             if companions:
