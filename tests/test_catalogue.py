@@ -24,7 +24,7 @@ GOLDEN = Path(__file__).parent / "golden" / "procedures"
 
 
 def test_both_real_entries_are_shipped() -> None:
-    assert CATALOGUE.targets == ("4.2", "4.3", "4.4", "4.5", "4.6", "4.7")
+    assert CATALOGUE.targets == ("4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "9.0.1", "9.1")
     four_three = CATALOGUE.get("4.3")
     assert four_three is not None
     assert four_three.sources_text == "4.1.x, 4.2.x"
@@ -41,7 +41,12 @@ def test_every_step_names_an_existing_source(procedure) -> None:  # type: ignore
         assert reference.kind in ("vendor", "field", "tool")
         assert step.title and step.text
     vendor = [r for r in procedure.references.values() if r.kind == "vendor"]
-    assert vendor and all(r.url.startswith("https://docs.vmware.com/") for r in vendor)
+    vendor_sites = (
+        "https://docs.vmware.com/",
+        "https://techdocs.broadcom.com/",
+        "https://knowledge.broadcom.com/",
+    )
+    assert vendor and all(r.url.startswith(vendor_sites) for r in vendor)
 
 
 SHAR = [p for p in CATALOGUE.procedures if p.delivery == "shar"]
@@ -375,10 +380,12 @@ def test_a_file_may_stand_alone_and_only_a_file_that_extends_has_its_keys() -> N
 
 def test_the_shipped_bases_are_used_and_never_targets() -> None:
     """`umrunbook paths` lists the catalogue's targets: a base must not be among them."""
-    assert sorted(packaged_bases()) == ["iso", "shar"]
+    assert sorted(packaged_bases()) == ["iso", "shar", "vcf"]
     assert sorted(p.file for p in CATALOGUE.procedures) == [
         f"um-{target}.yaml" for target in CATALOGUE.targets
     ]
     for procedure in CATALOGUE.procedures:
         text = open_data(procedure.file)
-        assert text.count(f"\nextends: {procedure.delivery}\n") == 1, procedure.file
+        # The 9.x targets extend vcf, which extends iso.
+        base = "vcf" if procedure.target_version.key()[0] >= 9 else procedure.delivery
+        assert text.count(f"\nextends: {base}\n") == 1, procedure.file

@@ -29,7 +29,15 @@ from umrunbook.planning.plan import Plan, PlannedStep
 
 CATALOGUE = load_catalogue()
 SHA = "ab" * 32
-BUILDS = {"4.4": "17000000", "4.5": "19934127", "4.6": "20554128", "4.7": "22010000"}
+BUILDS = {
+    "4.4": "17000000",
+    "4.5": "19934127",
+    "4.6": "20554128",
+    "4.7": "22010000",
+    "4.8": "23000000",
+    "9.0.1": "24500000",
+    "9.1": "24900000",
+}
 LABEL = re.compile(
     r"^(Vendor document \((?P<vref>[A-Za-z0-9-]+)(, [^{}]+)?\)"
     r"|Field report \((?P<fref>[A-Za-z0-9-]+)(, [^{}]+)?\)"
@@ -58,8 +66,13 @@ def plan_for(
         bundle.append(f"sha256: {SHA}")
     if local_folder:
         bundle.append(f"local_folder: '{local_folder}'")
+    # A 9.x ISO's SHA-256 is required: it is the published check.
     bundles = "".join(
-        f'    "{stop}": {{build: "{BUILDS[stop]}"}}\n' for stop in BUILDS if stop != target
+        f'    "{stop}": {{build: "{BUILDS[stop]}"'
+        + (f", sha256: {SHA}" if stop.startswith("9.") else "")
+        + "}\n"
+        for stop in BUILDS
+        if stop != target
     )
     text = (
         "change:\n"
@@ -95,6 +108,10 @@ PLANS = {
         "4.7", "4.2.0", proxy="proxy.corp.example:3128", host_key=KEY, via='"4.5"'
     ),
     "route 4.1 -> 4.6": lambda: plan_for("4.6", "4.1.0", sha256=False, via='"4.5"'),
+    "4.8": lambda: plan_for("4.8", "4.7.0"),
+    "9.0.1": lambda: plan_for("9.0.1", "4.8.0"),
+    "9.1": lambda: plan_for("9.1", "9.0.1"),
+    "route 4.7 -> 9.1": lambda: plan_for("9.1", "4.7.0", host_key=KEY),
 }
 
 

@@ -57,9 +57,16 @@ setup_paths() {
   fi
   if [[ "${M[delivery]}" == iso ]]; then
     IS_ISO=1
-    for k in iso_file manifest_file certificate_file signature_file; do
-      [[ -n "${M[$k]}" ]] || manifest_refused "$k is empty for an ISO bundle"
-    done
+    # An ISO that comes alone (9.x) has no manifest, certificate or signature named, and its
+    # SHA-256 is the check; otherwise all four files are named.
+    if [[ -n "${M[manifest_file]}${M[certificate_file]}${M[signature_file]}" ]]; then
+      for k in iso_file manifest_file certificate_file signature_file; do
+        [[ -n "${M[$k]}" ]] || manifest_refused "$k is empty for an ISO bundle"
+      done
+    else
+      [[ -n "${M[iso_file]}" ]] || manifest_refused "iso_file is empty for an ISO bundle"
+      [[ -n "${M[bundle_sha256]}" ]] || manifest_refused "bundle_sha256 is empty for an ISO without a manifest"
+    fi
     if [[ "${M[iso_file]}" != "${M[bundle_file]}" ]]; then
       manifest_refused "iso_file='${M[iso_file]}' is not bundle_file='${M[bundle_file]}'"
     fi

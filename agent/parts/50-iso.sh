@@ -52,6 +52,10 @@ parse_vendor_manifest() {
 ISO_SIZE=""
 preflight_iso_files() {
   local k f missing=0 iso=${M[iso_file]} mf=${M[manifest_file]} bh
+  if [[ -z "$mf" ]]; then
+    preflight_iso_alone # an ISO that comes alone (9.x): 52-vcf.sh
+    return 0
+  fi
   ISO_SIZE=""
   for k in iso_file manifest_file certificate_file signature_file; do
     f="$UPLOAD_DIR/${M[$k]}"

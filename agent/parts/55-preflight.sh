@@ -112,7 +112,7 @@ preflight_host_name() {
 
 preflight_location() {
   local companions=""
-  if ((IS_ISO)); then companions=" and ${M[manifest_file]}, ${M[certificate_file]}, ${M[signature_file]}"; fi
+  if ((IS_ISO)) && [[ -n "${M[manifest_file]}" ]]; then companions=" and ${M[manifest_file]}, ${M[certificate_file]}, ${M[signature_file]}"; fi
   if [[ "$(self_dir)" == "$(real_dir "$UPLOAD_DIR")" ]]; then
     check PASS "location" "the agent sits in $UPLOAD_DIR"
   else
@@ -187,6 +187,7 @@ preflight_free_space() {
 }
 
 preflight_services() {
+  if status_absent_ok "${M[inventory_version]}"; then return 0; fi # 9.x: 52-vcf.sh
   if ((DRY_RUN)); then
     say "DRY-RUN: would run: cd $INSTALL_DIR && ./scripts/status.sh (services must say Running)"
   else

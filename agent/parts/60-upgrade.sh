@@ -216,8 +216,10 @@ hand_over() {
   say "Only where the ISO cannot be uploaded and is attached to the CD/DVD drive instead: check"
   say "the disc against the vendor's manifest before you mount the drive (a previous hop's ISO"
   say "may still be in the drive): $(agent_cmd "$AGENT_COPY" check-cdrom)"
-  say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
-  say "(or reboot it yourself). After the reboot, log in as root and run:"
+  if ! vcf_prompts; then
+    say "Answer its questions (a snapshot was taken: y) and let it restart the appliance at the end"
+    say "(or reboot it yourself). After the reboot, log in as root and run:"
+  fi
   say "    $(agent_cmd "$AGENT_COPY" verify)"
 }
 

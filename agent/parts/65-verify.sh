@@ -170,6 +170,7 @@ verify_upgrade_logs() {
 # verify_services TIMEOUT INTERVAL: polls status.sh until every service runs or TIMEOUT s passed.
 verify_services() {
   local timeout=$1 interval=$2 start deadline now polls=0 last_raw="" wait
+  if status_absent_ok "${M[target]}"; then return 0; fi # 9.x: 52-vcf.sh
   say "-- services: polling ./scripts/status.sh every $interval s, at most $timeout s"
   start=$(now_epoch)
   deadline=$((start + timeout))

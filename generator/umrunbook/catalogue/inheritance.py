@@ -18,6 +18,8 @@ data goes through exactly the checks of a file written out in full. The rules:
   plan's name for the same value (a version, which no shell needs quoted), so filling it early
   changes no output.
 - A base may extend another base; a target may not be a base.
+- `extrapolated_from: VERSION` says that a target carries another version's steps over without
+  a source of its own: every step's source note then ends in "extrapolated from VERSION".
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import yaml
 from umrunbook.catalogue.errors import CatalogueError
 
 BASES = "bases"
-OWN_KEYS = ("extends", "parameters", "step_changes")
+OWN_KEYS = ("extends", "parameters", "step_changes", "extrapolated_from")
 STEP_CHANGES = ("replace", "change", "remove", "insert_before", "insert_after")
 
 
@@ -70,7 +72,28 @@ def resolve(data: Any, file: str, bases: Mapping[str, str]) -> tuple[Any, str]:
     values = {str(name): str(value) for name, value in given.items()}
     if "target" in merged:
         values["target"] = str(merged["target"])
-    return _fill(merged, values), f"{file} (extends {bases_merged})"
+    filled = _fill(merged, values)
+    if "extrapolated_from" in data:
+        _mark_extrapolated(filled, str(data["extrapolated_from"]), file)
+    return filled, f"{file} (extends {bases_merged})"
+
+
+def _mark_extrapolated(data: dict[str, Any], version: str, file: str) -> None:
+    """Every step's source note says that it is carried over from `version`."""
+    mark = f"extrapolated from {version}"
+    backout = data.get("backout")
+    steps = [
+        *(data.get("steps") or ()),
+        data.get("certificates"),
+        *((backout.get("steps") or ()) if isinstance(backout, dict) else ()),
+        data.get("cleanup"),
+    ]
+    for step in steps:
+        if not isinstance(step, dict):
+            raise CatalogueError(f"{file}: extrapolated_from: a step is not a mapping")
+        note = str(step.get("source_note") or "").strip()
+        if not note.endswith(mark):
+            step["source_note"] = f"{note}; {mark}" if note else mark
 
 
 def _inherit(

@@ -108,6 +108,18 @@ class Backout:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownError:
+    """An error the sources report for this target, with what they say to do: the runbook's
+    troubleshooting."""
+
+    id: str
+    symptom: str
+    fix: str
+    source: str
+    source_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Risk:
     level: str
     impact: str
@@ -133,6 +145,9 @@ class Procedure:
     file: str
     delivery: str = "shar"
     upload_dir: str = ""  # where the bundle and the agent are uploaded; "" = install_dir
+    # Said at the top of the runbook, e.g. that the steps are carried over from another version.
+    notice: str = ""
+    known_errors: tuple[KnownError, ...] = ()
 
     @property
     def upload_folder(self) -> str:
@@ -264,7 +279,7 @@ class _Reader:
                 "backout",
                 "cleanup",
             },
-            {"delivery", "upload_dir"},
+            {"delivery", "upload_dir", "notice", "known_errors"},
         )
         if d["schema"] != 1:
             raise self.fail("schema", f"unsupported schema {d['schema']!r}")
@@ -321,6 +336,21 @@ class _Reader:
             file=self.file,
             delivery=self.one_of(d.get("delivery", "shar"), DELIVERIES, "delivery"),
             upload_dir=str(d.get("upload_dir") or ""),
+            notice=" ".join(str(d.get("notice") or "").split()),
+            known_errors=tuple(
+                self.known_error(k, f"known_errors[{i}]")
+                for i, k in enumerate(d.get("known_errors") or ())
+            ),
+        )
+
+    def known_error(self, data: Any, where: str) -> KnownError:
+        d = self.keys(data, where, {"id", "symptom", "fix", "source"}, {"source_note"})
+        return KnownError(
+            id=str(d["id"]),
+            symptom=str(d["symptom"]).strip(),
+            fix=str(d["fix"]).strip(),
+            source=str(d["source"]),
+            source_note=str(d.get("source_note", "")),
         )
 
     def bundle_file(self, data: Any, where: str) -> BundleFile:
@@ -406,6 +436,13 @@ class _Reader:
                 raise self.fail(
                     step.id,
                     "a step umrunbook adds (source of kind tool) needs its reason in source_note",
+                )
+        for known in procedure.known_errors:
+            if known.source not in ids:
+                raise self.fail(known.id, f"source {known.source!r} is not among the references")
+            if procedure.references[known.source].kind not in ("vendor", "field"):
+                raise self.fail(
+                    known.id, "a known error's source is a vendor document or a field report"
                 )
         for prerequisite in procedure.prerequisites:
             if prerequisite.source not in ids:

@@ -190,6 +190,8 @@ def view_data(view: RunbookView) -> dict[str, Any]:
             "closing": words.CLOSING,
             "sign_off": words.SIGN_OFF,
             "references": words.REFERENCES,
+            "known_errors": words.KNOWN_ERRORS,
+            "known_errors_intro": words.KNOWN_ERRORS_INTRO,
             "no_record": words.NO_RECORD,
             "cleanup": view.cleanup_label,
         },
@@ -226,6 +228,16 @@ def view_data(view: RunbookView) -> dict[str, Any]:
         "cleanup": step_data(None, view.cleanup),
         "cleanup_records": records_data(view.cleanup_tick),
         "references": references,
+        "notices": [{"target": target, "text": text} for target, text in view.notices],
+        "known_errors": [
+            {
+                "target": known.target,
+                "symptom": known.symptom,
+                "fix": known.fix,
+                "source": known.source_label,
+            }
+            for known in view.known_errors
+        ],
     }
 
 

@@ -320,7 +320,7 @@ def uploads(plan: Plan) -> tuple[Upload, ...]:
 
 def scriptable(hop: Hop) -> bool:
     """Whether the generated scripts can upload this hop's files."""
-    if hop.procedure.delivery == "shar":
+    if hop.procedure.delivery == "shar" or len(hop.bundle) == 1:
         return len(hop.bundle) == 1 and bool(hop.bundle[0].sha256)
     if hop.procedure.delivery == "iso":
         roles = sorted(item.role for item in hop.bundle)
@@ -347,7 +347,8 @@ def upload_of(plan: Plan, hop: Hop) -> Upload:
         host_key=a.ssh_host_key,
         ticket=plan.change.ticket,
         generator=plan.generator,
-        delivery=hop.procedure.delivery,
+        # An ISO that comes alone (9.x) goes up as a .shar does: one file, its SHA-256 checked.
+        delivery=hop.procedure.delivery if len(hop.bundle) > 1 else "shar",
         items=hop.bundle,
         make_remote_dir=hop.procedure.upload_folder != hop.procedure.install_dir,
         install_dir=hop.procedure.install_dir,

@@ -34,7 +34,7 @@ from umrunbook.faces.uploads import (
     scriptable,
     upload_of,
 )
-from umrunbook.planning.plan import Hop, Plan, PlannedStep
+from umrunbook.planning.plan import Hop, Plan, PlannedStep, source_label
 from umrunbook.planning.records import (
     CERTIFICATES_KEY,
     CLEANUP_KEY,
@@ -67,6 +67,8 @@ BACKOUT_WHEN = "Invoke it when:"
 CLOSING = "Closing the change"
 SIGN_OFF = "Sign-off"
 REFERENCES = "References"
+KNOWN_ERRORS = "Known errors"
+KNOWN_ERRORS_INTRO = "What the sources report going wrong in these upgrades, and what they say."
 BY_AGENT = "the agent, started by you"
 BY_HAND = "you, by hand"
 FIELD_REPORT = (
@@ -185,6 +187,16 @@ class HopView:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownErrorView:
+    """One known error of an upgrade, for the runbook's troubleshooting."""
+
+    target: str
+    symptom: str
+    fix: str
+    source_label: str  # "Vendor document (KB322769)", "Field report (IBM)"
+
+
+@dataclass(frozen=True, slots=True)
 class RunbookView:
     plan: Plan
     executed: bool
@@ -197,6 +209,9 @@ class RunbookView:
     cleanup_label: str  # "Snapshot removed", "Snapshots removed"
     # On a route: every upgrade's steps before the window, shown first, ahead of the upgrades.
     before: tuple[PhaseView, ...] = ()
+    # Said at the top: (target, notice) of each upgrade that has one (4.8: carried over from 4.7).
+    notices: tuple[tuple[str, str], ...] = ()
+    known_errors: tuple[KnownErrorView, ...] = ()
 
     @property
     def ticks(self) -> tuple[Tick, ...]:
@@ -250,6 +265,23 @@ def runbook_view(
         cleanup_tick=_tick(CLEANUP_KEY, CLEANUP_KEY, "", label, executed),
         cleanup_label=label,
         before=before,
+        notices=tuple(
+            (h.procedure.target, h.procedure.notice) for h in plan.hops if h.procedure.notice
+        ),
+        known_errors=_known_errors(plan),
+    )
+
+
+def _known_errors(plan: Plan) -> tuple[KnownErrorView, ...]:
+    """Each known error of the route once, with the upgrades it applies to (9.0.1, 9.1)."""
+    targets: dict[tuple[str, str, str], list[str]] = {}
+    for hop in plan.hops:
+        for known in hop.procedure.known_errors:
+            label = source_label(hop.procedure.reference(known.source), known.source_note)
+            targets.setdefault((known.symptom, known.fix, label), []).append(hop.procedure.target)
+    return tuple(
+        KnownErrorView(", ".join(names), symptom, fix, label)
+        for (symptom, fix, label), names in targets.items()
     )
 
 

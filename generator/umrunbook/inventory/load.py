@@ -61,6 +61,13 @@ _SECRET_HINT = (
     "passwords and secrets never go into the inventory: the operator types the root "
     "password at the prompt; remove this key and its value"
 )
+# The VCF access token (4.8 -> 9.x) is a secret like a password, and has its own place: the
+# prompt of the vendor's upgrade-um.sh.
+_TOKEN_HINT = (
+    "the VCF access token (it starts with UMA) never goes into the inventory: prepare it in the "
+    "VCF Business Services console before the window and type it at upgrade-um.sh's prompt; "
+    "remove this key and its value"
+)
 MAX_INVENTORY_BYTES = 20 * 1024 * 1024
 _PLAIN_COLUMN = re.compile(r"[A-Za-z0-9_ .-]{1,40}")
 
@@ -334,7 +341,7 @@ class _Reader:
                     where = f"upgrade.bundles.{key}"
                     if _is_secret(key):
                         self.problem(
-                            key_line, where, _unknown_key_message("key", key), _SECRET_HINT
+                            key_line, where, _unknown_key_message("key", key), _secret_hint(key)
                         )
                         failed = True
                         continue
@@ -697,13 +704,17 @@ def _is_secret(key: str) -> bool:
     return any(word in key.lower().replace("-", "_") for word in _SECRET_WORDS)
 
 
+def _secret_hint(key: str) -> str:
+    return _TOKEN_HINT if "token" in key.lower() else _SECRET_HINT
+
+
 def _unknown_key_message(kind: str, key: str) -> str:
     return f"unknown {kind} {key!r}"
 
 
 def _unknown_key_hint(key: str, allowed: tuple[str, ...]) -> str:
     if _is_secret(key):
-        return _SECRET_HINT
+        return _secret_hint(key)
     close = difflib.get_close_matches(key, allowed, n=1)
     if close:
         return f"did you mean {close[0]!r}?"

@@ -217,12 +217,16 @@ def _validate_delivery(values: Mapping[str, str]) -> None:
                 "agent manifest: upload_dir: must be install_dir for a .shar bundle (it runs there)"
             )
         return
-    for key in _ISO_FILES:
+    # An ISO that comes alone (9.x): no companions, and its SHA-256 is the check.
+    alone = not any(values[key] for key in _ISO_FILES[1:])
+    if alone and not values["bundle_sha256"]:
+        raise ValueError("agent manifest: bundle_sha256: is required for an ISO without a manifest")
+    for key in _ISO_FILES[: 1 if alone else None]:
         if not values[key]:
             raise ValueError(f"agent manifest: {key}: is required for an ISO bundle")
     if values["iso_file"] != values["bundle_file"]:
         raise ValueError("agent manifest: iso_file: must be bundle_file for an ISO bundle")
-    if len({values[key] for key in _ISO_FILES}) != len(_ISO_FILES):
+    if not alone and len({values[key] for key in _ISO_FILES}) != len(_ISO_FILES):
         raise ValueError("agent manifest: the four ISO files must have four different names")
     if values["reboot_required"] != "yes":
         raise ValueError(

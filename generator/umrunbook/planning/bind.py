@@ -321,14 +321,17 @@ def _bundle_spec(
             )
         raise InputError([problem])
     where = inventory.upgrade.bundle_field(procedure.target)
-    if procedure.delivery == "shar" and not spec.sha256:
+    if (procedure.delivery == "shar" or procedure.bundle[0].check == "sha256") and not spec.sha256:
         raise InputError(
             [
                 Problem(
                     inventory.path,
                     spec.line,
                     f"{where}.sha256",
-                    "is required for a .shar bundle",
+                    "is required for a .shar bundle"
+                    if procedure.delivery == "shar"
+                    else f"is required for the {procedure.target} ISO: its SHA-256 is the "
+                    "published check",
                     "copy the 64 hexadecimal digits from the vendor's download page",
                 )
             ]
@@ -369,6 +372,7 @@ def _hop(
         "name": appliance.name,
         "host": appliance.host,
         "web_url": _web_url(appliance.host),
+        "vami_url": _web_url(appliance.host, 5480),
         "ticket": inventory.change.ticket,
         "target": procedure.target,
         "source_version": str(source),
@@ -460,7 +464,7 @@ def bundle_items(procedure: Procedure, spec: BundleSpec) -> tuple[BundleItem, ..
             role=item.role,
             name=(
                 spec.file
-                if spec.file and procedure.delivery == "shar"
+                if spec.file and (procedure.delivery == "shar" or len(procedure.bundle) == 1)
                 else item.name.replace("{build}", spec.build or "")
             ),
             check=item.check,
@@ -565,9 +569,11 @@ class _Binder:
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 
 
-def _web_url(host: str) -> str:
-    """The web interface's address: the appliance's, over HTTPS (an IPv6 address in brackets)."""
-    return f"https://[{host}]/" if ":" in host else f"https://{host}/"
+def _web_url(host: str, port: int = 0) -> str:
+    """The web interface's address: the appliance's, over HTTPS (an IPv6 address in brackets);
+    with a port, the appliance management interface's."""
+    at = f"[{host}]" if ":" in host else host
+    return f"https://{at}:{port}/" if port else f"https://{at}/"
 
 
 def _quote_powershell(value: str) -> str:

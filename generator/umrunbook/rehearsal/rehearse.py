@@ -169,6 +169,11 @@ def _answers(step_id: str, hop: Hop, manifest: Mapping[str, str]) -> str:
         version = "" if spec_for(manifest).version_visible else f"{manifest['inventory_version']}\n"
         return f"{version}{manifest['appliance']}\n"
     if step_id == "run-upgrade":
+        if hop.target_version.parts[0] >= 9:
+            # IBM's order: the token (from 4.x only: 9.0 carries it over), join the provider
+            # organization, the snapshot, a possible host-name warning, the restart.
+            token = "UMA-REHEARSAL-NOT-A-TOKEN\n" if hop.source_version.parts[0] < 9 else ""
+            return token + "y\n" * 4
         return _YES
     return ""
 
@@ -221,6 +226,11 @@ def _step(night: _Night, hop: Hop, step: PlannedStep, manifest: dict[str, str]) 
             night.say("(the upload needs SSH, and sshd is not running)")
             return 1
         _upload(night, hop, manifest)
+    elif step.where == "webui" and step.id in ("enable-ssh", "stop-ssh"):
+        # 9.x: SSH login is ticked or cleared in the appliance management interface.
+        on = step.id == "enable-ssh"
+        app.set_sshd(enabled=on, running=on)
+        night.say(f"(simulated: SSH login {'enabled' if on else 'disabled'} in the interface)")
     elif step.id == "attach-iso" and night.iso is not None:
         app.attach_disc(night.iso.iso)
         night.say(f"(simulated: {night.iso.iso.name} attached to the VM's CD/DVD drive)")

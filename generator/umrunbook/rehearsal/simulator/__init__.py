@@ -15,6 +15,14 @@ SHA-1 manifest, a self-signed certificate and the ISO's signature (made with ``o
 the upload folder (``ApplianceSpec.upload_dir``, bound at its real path), and "mounts" the ISO
 at ``/root/upgrade``; :meth:`SimulatedAppliance.run_iso_script` then plays the operator who runs
 ``bash /root/upgrade/upgrade-um.sh`` and answers its questions.
+
+A 9.x appliance (VCF Usage Meter), as the sources describe it: the ISO comes alone with its
+SHA-256 (:meth:`put_iso_bundle` with the ISO's name only; ``companions`` adds a .mf, .crt and
+.sign where a test wants them), and its ``upgrade-um.sh`` asks, in IBM's order, for the access
+token (from 4.x only), to join the provider organization, whether a snapshot was taken, possibly
+about the host name, and to restart. No source mentions ``scripts/status.sh`` for 9.x, so a 9.x
+installation has none unless ``ApplianceSpec.vcf_status_script`` says otherwise. The prompts'
+wording here is the simulator's own: the real wording is not confirmed by any source.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ __all__ = [
     "SimulatorUnavailable",
     "check_simulator_available",
     "fake_bundle",
+    "fake_iso",
     "fake_iso_script",
     "openssl_keypair",
     "sign_file",
@@ -107,6 +116,9 @@ class ApplianceSpec:
     ssh_enabled: bool = False  # sshd enabled at boot
     ssh_running: bool = True  # sshd running (the runbook's SSH step has run)
     tdnf_version: str = "3.1.8"  # Photon OS's package tool (1.2.3 on appliances from 4.1)
+    # A 9.x installation keeps scripts/status.sh (no source says it does; by default it has none).
+    vcf_status_script: bool = False
+    hostname_warning: bool = False  # a 9.x upgrade-um.sh warns about the host name
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +134,11 @@ class IsoBundle:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.iso.read_bytes()).hexdigest()
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _data(name: str) -> str:
@@ -140,6 +157,12 @@ def fake_iso_script(target_version: str = "4.7.0.0", build: str = "22000000") ->
     text = _data("upgrade-um.sh")
     text = text.replace("@TARGET_VERSION@", target_version).replace("@BUILD@", build)
     return text.encode("utf-8")
+
+
+def fake_iso(target_version: str = "4.7.0.0", build: str = "22000000") -> bytes:
+    """The bytes of the test ISO :meth:`SimulatedAppliance.put_iso_bundle` writes: its SHA-256
+    is known before the appliance exists, as an inventory knows the published one."""
+    return b"UM-SIM-ISO9660 " + build.encode() + b"\n" + fake_iso_script(target_version, build)
 
 
 def _openssl(*args: str) -> None:
@@ -289,12 +312,10 @@ class SimulatedAppliance:
         self.cdrom.mkdir(exist_ok=True)  # /root/upgrade, where the ISO is mounted
         os.chmod(self.root, 0o755)
         os.chmod(self.vmware, 0o755)
-        spec_lines = {k: str(v) for k, v in asdict(spec).items()}
-        spec_lines["version_visible"] = "yes" if spec.version_visible else "no"
-        (self.sim_dir / "spec.env").write_text(
-            "".join(f"{k}={v}\n" for k, v in spec_lines.items()), encoding="utf-8"
-        )
+        self._write_spec()
         self._write_installation(self.install_dir, spec.version, spec.version_visible)
+        if _major(spec.version) >= 9 and not spec.vcf_status_script:
+            (self.install_dir / "scripts" / "status.sh").unlink()
         if spec.old_backup:
             self._write_installation(self.backup_dir, "4.1.0.0-9000", spec.version_visible)
         self.bundle_path.write_bytes(fake_bundle(spec.target_version, spec.build))
@@ -309,6 +330,14 @@ class SimulatedAppliance:
             path.chmod(0o755)
         ns_run = self.sim_dir / "ns-run.sh"
         ns_run.write_text(_data("ns-run.sh"), encoding="utf-8")
+
+    def _write_spec(self) -> None:
+        """The behaviour, for the appliance's scripts (sim/spec.env, key=value)."""
+        spec_lines = {k: str(v) for k, v in asdict(self.spec).items()}
+        spec_lines["version_visible"] = "yes" if self.spec.version_visible else "no"
+        (self.sim_dir / "spec.env").write_text(
+            "".join(f"{k}={v}\n" for k, v in spec_lines.items()), encoding="utf-8"
+        )
 
     def _write_installation(self, folder: Path, version: str, visible: bool) -> None:
         (folder / "scripts").mkdir(parents=True, exist_ok=True)
@@ -332,6 +361,18 @@ class SimulatedAppliance:
         (self.sim_dir / "services").write_text(f"{mode}\n", encoding="ascii")
         (self.sim_dir / "polls").write_text("0\n", encoding="ascii")
 
+    def move_upload_dir(self, upload_dir: str) -> None:
+        """The next hop of a route uploads into its own folder (/root/um-upgrade-9.1): the
+        folder is bound there from the next command on, empty."""
+        if self.upload_path == self.install_dir or upload_dir.rstrip("/") in ("", INSTALL_DIR):
+            raise ValueError("move_upload_dir: from one ISO hop's upload folder to the next one's")
+        self.spec = replace(self.spec, upload_dir=upload_dir)
+        self._write_spec()
+        shutil.rmtree(self.upload_path)
+        self.upload_path.mkdir()
+        if self.cdrom.exists():
+            shutil.rmtree(self.cdrom)
+
     def put_agent(self, text: str | bytes, where: str = "install") -> Path:
         """Places the agent file as the operator would upload it (bytes are kept as given).
 
@@ -351,6 +392,7 @@ class SimulatedAppliance:
         *,
         target_version: str = "4.7.0.0",
         build: str = "22000000",
+        companions: Literal["", "sha1", "sha256"] = "",
     ) -> IsoBundle:
         """A test ISO bundle in the upload folder, made as the vendor makes one, and "mounted".
 
@@ -358,14 +400,18 @@ class SimulatedAppliance:
         holds the fake ``upgrade-um.sh`` (any bytes would do for the checks); the manifest is in
         ``sha1sum`` format; the certificate is self-signed; the key stays in the simulator's
         folder. The ISO's content is also placed where ``/root/upgrade`` shows it.
+
+        A 9.x ISO comes alone: ``names`` gives the ISO only, and ``companions`` (``sha1`` or
+        ``sha256``: the .mf's checksum) writes a .mf, .crt and .sign named after it.
         """
-        missing = [role for role in ISO_ROLES if not names.get(role)]
-        if missing:
-            raise ValueError(f"put_iso_bundle: no name for {', '.join(missing)}")
         if self.upload_path == self.install_dir:
             raise ValueError("put_iso_bundle: the appliance's spec has no upload_dir")
         bundle = self.put_iso_files(
-            self.upload_path, names, target_version=target_version, build=build
+            self.upload_path,
+            names,
+            target_version=target_version,
+            build=build,
+            companions=companions,
         )
         self.cdrom.mkdir(exist_ok=True)
         (self.cdrom / "upgrade-um.sh").write_bytes(fake_iso_script(target_version, build))
@@ -378,25 +424,42 @@ class SimulatedAppliance:
         *,
         target_version: str = "4.7.0.0",
         build: str = "22000000",
+        companions: Literal["", "sha1", "sha256"] = "",
     ) -> IsoBundle:
-        """The four files of a test ISO bundle in ``folder`` (on this machine), nothing else."""
-        missing = [role for role in ISO_ROLES if not names.get(role)]
+        """The files of a test ISO bundle in ``folder`` (on this machine), nothing else."""
+        names = {role: name for role, name in names.items() if name}  # "": not in the bundle
+        alone = False
+        if set(names) == {"iso"}:
+            stem = names["iso"].removesuffix(".iso")
+            if companions:
+                names |= {
+                    "manifest": f"{stem}.mf",
+                    "certificate": f"{stem}.crt",
+                    "signature": f"{stem}.sign",
+                }
+            alone = not companions
+        missing = [role for role in ISO_ROLES if not names.get(role) and not alone]
         if missing:
             raise ValueError(f"put_iso_files: no name for {', '.join(missing)}")
         folder.mkdir(parents=True, exist_ok=True)
-        script = fake_iso_script(target_version, build)
+        stem = names["iso"].removesuffix(".iso")
         bundle = IsoBundle(
             iso=folder / names["iso"],
-            manifest=folder / names["manifest"],
-            certificate=folder / names["certificate"],
-            signature=folder / names["signature"],
+            manifest=folder / names.get("manifest", f"{stem}.mf"),
+            certificate=folder / names.get("certificate", f"{stem}.crt"),
+            signature=folder / names.get("signature", f"{stem}.sign"),
             key=self.sim_dir / "iso-signing.key",
         )
-        bundle.iso.write_bytes(b"UM-SIM-ISO9660 " + build.encode() + b"\n" + script)
-        digest = hashlib.sha1(bundle.iso.read_bytes()).hexdigest()
-        bundle.manifest.write_text(f"{digest}  {names['iso']}\n", encoding="ascii")
-        openssl_keypair(bundle.key, bundle.certificate)
-        sign_file(bundle.key, bundle.iso, bundle.signature)
+        bundle.iso.write_bytes(fake_iso(target_version, build))
+        if not alone:
+            data = bundle.iso.read_bytes()
+            if companions == "sha256":
+                digest = hashlib.sha256(data).hexdigest()
+            else:
+                digest = hashlib.sha1(data).hexdigest()
+            bundle.manifest.write_text(f"{digest}  {names['iso']}\n", encoding="ascii")
+            openssl_keypair(bundle.key, bundle.certificate)
+            sign_file(bundle.key, bundle.iso, bundle.signature)
         return bundle
 
     # --- running --------------------------------------------------------------------------
@@ -460,17 +523,41 @@ class SimulatedAppliance:
         )
 
     def run_iso_script(
-        self, answers: str = "y\ny\n", timeout: float = 120
+        self, answers: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """The operator runs ``bash /root/upgrade/upgrade-um.sh`` and types ``answers``.
 
-        The default answers: a snapshot was taken (y), restart now (y).
+        The default answers: y to each question the script asks (a snapshot was taken, restart
+        now; for 9.x also the provider organization and the host name), and for 4.x -> 9.x a
+        test access token first.
         """
         if not (self.cdrom / "upgrade-um.sh").exists():
             raise FileNotFoundError("no ISO is mounted: call put_iso_bundle first")
+        if answers is None:
+            answers = self.default_iso_answers()
         return self.run(
             ["bash", f"{CDROM_MOUNT}/upgrade-um.sh"], input_text=answers, timeout=timeout
         )
+
+    def installed_version(self) -> str:
+        """The version installed now: the spec's, or the last simulated ISO upgrade's."""
+        path = self.sim_dir / "installed"
+        if path.exists():
+            return path.read_text(encoding="ascii").strip()
+        return self.spec.version
+
+    def default_iso_answers(self, token: str = "UMA-test-token-0000") -> str:
+        text = (self.cdrom / "upgrade-um.sh").read_text(encoding="utf-8")
+        target = next(
+            line.split('"')[1]
+            for line in text.splitlines()
+            if line.startswith("readonly TARGET_VERSION=")
+        )
+        if _major(target) < 9:
+            return "y\ny\n"
+        answers = [token] if _major(self.installed_version()) < 9 else []
+        answers += ["y", "y"] + (["y"] if self.spec.hostname_warning else []) + ["y"]
+        return "".join(f"{a}\n" for a in answers)
 
     # --- the reboot -----------------------------------------------------------------------
 
@@ -589,6 +676,11 @@ class SimulatedAppliance:
             (self.sim_dir / unit).read_text(encoding="ascii").strip() == "yes"
             for unit in ("sshd-enabled", "sshd-running")
         )
+
+    def set_sshd(self, *, enabled: bool, running: bool) -> None:
+        """What 9.x's management interface does with "Enable SSH login" ticked or cleared."""
+        for unit, on in (("sshd-enabled", enabled), ("sshd-running", running)):
+            (self.sim_dir / unit).write_text("yes\n" if on else "no\n", encoding="ascii")
 
     def service_log(self) -> list[str]:
         path = self.sim_dir / "service.log"
