@@ -129,9 +129,9 @@ def go_no_go_before(
                 ),
                 (snapshot, True),
                 (
-                    " is taken, and the clock is not past this checkpoint's time in the night "
-                    "plan by more than the window can still hold: this upgrade and a backout must "
-                    "end before the window ends (the night plan's latest backout start).",
+                    " is taken, and the window still holds the rest of this upgrade and a "
+                    "backout (the night plan gives this checkpoint's planned time and the latest "
+                    "backout start).",
                     False,
                 ),
             )
