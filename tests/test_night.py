@@ -111,7 +111,7 @@ def test_a_go_no_go_checkpoint_before_every_irreversible_step(tmp_path: Path) ->
                     assert window[i - 1].title.startswith("GO / NO-GO: ")
     # On a route the next hop opens with its own checkpoint: one notion, one prefix.
     first, _ = plans_for(tmp_path)
-    gate = [s for s in first.hops[1].steps if s.phase == "window"][0]
+    gate = next(s for s in first.hops[1].steps if s.phase == "window")
     assert is_checkpoint(gate) and gate.title == "GO / NO-GO: the upgrade to 4.7"
     night = night_plan((first,), first.change.window)
     kinds = [m.kind for m in night.appliances[0].markers]
