@@ -183,7 +183,8 @@ def test_every_face_opens_with_the_night_plan_and_its_checkpoints(tmp_path: Path
                 gate = f"Step {int(step.number) - 1}: GO / NO-GO"
                 at = flat.rindex(heading)
                 assert flat.rindex(gate, 0, at) > flat.index("Prerequisites"), (face, heading)
-        assert "Point of no return" in flat, face
+        # The point of no return: in the night plan and at each verify step (4.5, then 4.7).
+        assert flat.count("Point of no return") >= 4, face
 
 
 def test_a_window_too_short_is_reported_by_check_and_the_index(tmp_path: Path) -> None:
@@ -221,3 +222,25 @@ def test_ticket_carries_the_fleet_night_plan(tmp_path: Path) -> None:
     assert text.index("um-ams-01 (4.2.0") < text.index("um-ams-02 (4.3.0")
     assert "GO / NO-GO: Step" in text and "Point of no return: Step" in text
     assert "Window against plan:" in text and ": fits" in text
+
+
+def test_the_verify_step_carries_the_point_of_no_return_from_4_5(tmp_path: Path) -> None:
+    from umrunbook.faces.view import runbook_view
+
+    first, _ = plans_for(tmp_path)  # 4.2.0 → 4.5 → 4.7
+    view = runbook_view(first)
+    marked = [
+        (hv.hop.target_version.short, sv.step.id, sv.marker)
+        for hv in view.hops
+        for phase in hv.phases
+        for sv in phase.steps
+        if sv.marker
+    ]
+    assert [(t, i) for t, i, _ in marked] == [("4.5", "verify"), ("4.7", "verify")]
+    assert "the vendor advises it for 4.5" in marked[0][2]
+    assert "extrapolated from 4.5" in marked[1][2]
+    for target in ("4.3", "4.4"):
+        view = runbook_view(plans_for(tmp_path, target)[0])
+        assert not [sv for hv in view.hops for p in hv.phases for sv in p.steps if sv.marker]
+        assert view.night is not None
+        assert all(e.kind != "no-return" for e in view.night.appliances[0].events)

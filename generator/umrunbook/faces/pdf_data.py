@@ -69,6 +69,7 @@ def step_data(sv: StepView | None, step: Any = None) -> dict[str, Any]:
         ],
         "details": blocks_data(sv.details) if sv is not None else [],
         "field_report": "yes" if step.source.kind == "field" else "",
+        "marker": _typographic(sv.marker) if sv is not None else "",
         "expect": segments(step.expect),
         "if_not": segments(step.if_not),
     }

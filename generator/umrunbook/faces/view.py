@@ -36,7 +36,8 @@ from umrunbook.faces.uploads import (
     scriptable,
     upload_of,
 )
-from umrunbook.planning.between import GO_NO_GO_TITLE
+from umrunbook.planning.between import GO_NO_GO_TITLE, NO_REVERT_FROM
+from umrunbook.planning.night import VERIFY_STEP as NO_RETURN_STEP
 from umrunbook.planning.night import ApplianceNight, NightPlan, night_plan
 from umrunbook.planning.plan import Hop, Plan, PlannedStep
 from umrunbook.planning.records import (
@@ -176,6 +177,7 @@ class StepView:
     field_report: bool
     commands: tuple[CommandView, ...] = ()  # the typed ones, then what the agent runs
     details: tuple[Block, ...] = ()  # how to do it (the transfer guide's part for this step)
+    marker: str = ""  # "Point of no return: ..." at a verify step from 4.5 on
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +469,15 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             return typed
         return (*typed, CommandView("sh", step.agent_runs, by_agent=True))
 
+    no_return = ""
+    if hop.target_version >= NO_REVERT_FROM:
+        said = hop.target_version.key() == NO_REVERT_FROM.key()
+        no_return = (
+            f"{NIGHT_NO_RETURN}: "
+            + (NIGHT_NO_RETURN_VENDOR if said else NIGHT_NO_RETURN_CARRIED)
+            + "; a failure after it is fixed forward, with the vendor's support."
+        )
+
     def step_view(step: PlannedStep) -> StepView:
         key = step_key(step.id)
         tick = _tick(
@@ -487,6 +498,7 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             step.source.kind == "field",
             commands_of(step),
             details.get(step.id, ()),
+            no_return if step.id == NO_RETURN_STEP else "",
         )
 
     def backout_view(step: PlannedStep) -> StepView:
