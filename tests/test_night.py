@@ -60,7 +60,7 @@ def plans_for(tmp_path: Path, target: str = "4.7", window: str = "") -> tuple[Pl
 
 def test_clock_times_in_the_windows_offset_across_midnight(tmp_path: Path) -> None:
     first, second = plans_for(tmp_path)
-    night = night_plan((first, second), first.change.window)
+    night = night_plan((first, second), first.change)
     one, two = night.appliances
     # The window's own offset, not UTC: the first appliance starts when the window opens.
     assert one.start.isoformat() == "2026-12-05T22:30:00+01:00"
@@ -91,7 +91,7 @@ def test_clock_times_in_the_windows_offset_across_midnight(tmp_path: Path) -> No
 
 def test_latest_backout_start_is_the_windows_end_less_the_backout(tmp_path: Path) -> None:
     plans = plans_for(tmp_path)
-    night = night_plan(plans, plans[0].change.window)
+    night = night_plan(plans, plans[0].change)
     backout = max(h.backout.estimate_minutes for p in plans for h in p.hops)
     assert backout > 0
     end = plans[0].change.window.end
@@ -113,7 +113,7 @@ def test_a_go_no_go_checkpoint_before_every_irreversible_step(tmp_path: Path) ->
     first, _ = plans_for(tmp_path)
     gate = next(s for s in first.hops[1].steps if s.phase == "window")
     assert is_checkpoint(gate) and gate.title == "GO / NO-GO: the upgrade to 4.7"
-    night = night_plan((first,), first.change.window)
+    night = night_plan((first,), first.change)
     kinds = [m.kind for m in night.appliances[0].markers]
     # hop 1: go, run, no-return; hop 2: the hop's go, go, run, no-return
     assert kinds == ["go", "irreversible", "no-return", "go", "go", "irreversible", "no-return"]
@@ -123,19 +123,17 @@ def test_a_go_no_go_checkpoint_before_every_irreversible_step(tmp_path: Path) ->
 
 def test_point_of_no_return_only_from_4_5(tmp_path: Path) -> None:
     first, _ = plans_for(tmp_path)  # 4.2.0 → 4.5 → 4.7
-    markers = night_plan((first,), first.change.window).appliances[0].markers
+    markers = night_plan((first,), first.change).appliances[0].markers
     no_return = [m for m in markers if m.kind == "no-return"]
     assert [(m.target, m.vendor_says) for m in no_return] == [("4.5", True), ("4.7", False)]
     verify = next(s for s in first.hops[0].steps if s.id == "verify")
     assert no_return[0].number == verify.number
-    notes = [
-        e.note for e in night_view(night_plan((first,), first.change.window)).appliances[0].events
-    ]
+    notes = [e.note for e in night_view(night_plan((first,), first.change)).appliances[0].events]
     assert any("the vendor advises it for 4.5" in n for n in notes)
     assert any("extrapolated from 4.5" in n for n in notes)
     for target in ("4.3", "4.4"):
         plans = plans_for(tmp_path, target)
-        night = night_plan(plans, plans[0].change.window)
+        night = night_plan(plans, plans[0].change)
         assert all(m.kind != "no-return" for a in night.appliances for m in a.markers), target
         assert any(m.kind == "irreversible" for a in night.appliances for m in a.markers)
 
@@ -159,7 +157,7 @@ def test_every_face_opens_with_the_night_plan_and_its_checkpoints(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     plan = plans_for(tmp_path)[1]
-    night = night_view(night_plan(plans_for(tmp_path), plan.change.window), "um-ams-02")
+    night = night_view(night_plan(plans_for(tmp_path), plan.change), "um-ams-02")
     own = next(a for a in night.appliances if a.this)
     faces = {
         "md": (out / "um-ams-02/runbook.md").read_text(encoding="utf-8"),
@@ -200,7 +198,10 @@ def test_a_window_too_short_is_reported_by_check_and_the_index(tmp_path: Path) -
     result = umrunbook(["render", str(path), "--format", "md", "--out", str(out)])
     assert result.returncode == 0, result.stderr
     index = _html_text(out / "index.html")
-    assert "Window too short: the window is 2 h but the plan needs" in index
+    assert re.search(r"Window too short\s*: the window is 2 h but the plan needs", index)
+    # and again in the night plan's table, by the appliances' times
+    night = index[index.index("Night plan") :]
+    assert "Window too short for this plan and a backout" in night
     assert "Latest backout start:" in index
     # A window that holds the plan: no warning anywhere.
     plans_for(tmp_path)
@@ -214,7 +215,7 @@ def test_ticket_carries_the_fleet_night_plan(tmp_path: Path) -> None:
     result = umrunbook(["ticket", str(tmp_path / "inventory.yaml")])
     assert result.returncode == 0, result.stderr
     text = result.stdout
-    night = night_view(night_plan(plans_for(tmp_path), plans_for(tmp_path)[0].change.window))
+    night = night_view(night_plan(plans_for(tmp_path), plans_for(tmp_path)[0].change))
     one, two = night.appliances
     assert f"{one.start}-{one.end} um-ams-01" in text
     assert f"{two.start}-{two.end} um-ams-02" in text
