@@ -348,7 +348,7 @@ def test_a_route_does_everything_before_the_window_first(tmp_path: Path) -> None
             "4.3: In the window",
             "Upgrade 2 of 2",
             "4.7: In the window",
-            "Go / no-go for the upgrade to 4.7",
+            "GO / NO-GO: the upgrade to 4.7",
         ]
         at = [text.find(marker) for marker in order]
         assert -1 not in at and at == sorted(at), list(zip(order, at, strict=True))
@@ -364,7 +364,7 @@ def test_between_two_upgrades_a_go_no_go_and_the_snapshot(tmp_path: Path) -> Non
     window = [s for s in hop47.steps if s.phase == "window"]
     gate = window[0]
     assert gate.id == GO_NO_GO_ID and window[1].id == "snapshot"
-    assert gate.title == "Go / no-go for the upgrade to 4.7"
+    assert gate.title == "GO / NO-GO: the upgrade to 4.7"
     assert gate.source.kind == "tool"
     text = gate.text.plain
     assert "do not revert to it from now on" in text
@@ -381,6 +381,6 @@ def test_between_two_upgrades_a_go_no_go_and_the_snapshot(tmp_path: Path) -> Non
     result = umrunbook(["render", str(path), "--format", "md", "--out", str(out)])
     assert result.returncode == 0, result.stderr
     runbook = (out / "um-ams-01/runbook.md").read_text()
-    assert runbook.index("Go / no-go for the upgrade to 4.7") < runbook.index(
+    assert runbook.index("GO / NO-GO: the upgrade to 4.7") < runbook.index(
         ": Take a snapshot of the appliance\n", runbook.index("## Upgrade 2 of 2")
     )

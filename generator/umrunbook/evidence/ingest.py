@@ -143,9 +143,11 @@ def as_executed_files(
     """The as-executed runbooks of every appliance with evidence, keyed by package path."""
     from umrunbook.faces.registry import RenderOptions, face
     from umrunbook.faces.view import runbook_view
+    from umrunbook.planning.night import night_plan
 
     options = RenderOptions(formats=tuple(formats), paper=paper)
     files: dict[str, bytes] = {}
+    night = night_plan(plans, plans[0].change) if plans else None
     for plan in plans:
         run = runs.get(plan.appliance.name.lower())
         if run is None or not plan.hops:
@@ -153,7 +155,7 @@ def as_executed_files(
         items: list[Evidence] = [*run.agent, *run.manual]
         sources = [e.path for e in items]
         records = run.records()
-        view = runbook_view(plan, records, sources)
+        view = runbook_view(plan, records, sources, night)
         name = plan.appliance.name
         for fmt in formats:
             files[f"{name}/as-executed.{fmt}"] = face(fmt).renderer()(view, options)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from umrunbook.faces.registry import document_links
 from umrunbook.faces.templating import read_template
+from umrunbook.faces.view import night_view
+from umrunbook.planning.night import NightPlan, night_plan
 from umrunbook.planning.plan import NO_PATH, NOTHING_TO_DO, PLANNED, Plan
-from umrunbook.planning.timing import timing
 
 DOCUMENTS = document_links((("runbook", "Runbook"), ("as-executed", "As executed")))
 STATE_NOTES = {
@@ -96,8 +97,10 @@ def render_index(
     plans: Sequence[Plan],
     files: Mapping[str, bytes],
     readiness: Mapping[str, str] | None = None,
+    night: NightPlan | None = None,
 ) -> bytes:
-    """The page. `readiness`, by appliance name, adds a Readiness column (None: no column)."""
+    """The page. `readiness`, by appliance name, adds a Readiness column (None: no column);
+    `night` is the fleet's night plan (by default, of these plans)."""
     from jinja2 import Environment, StrictUndefined
     from markupsafe import Markup
 
@@ -116,9 +119,12 @@ def render_index(
     counts = {state: sum(1 for p in plans if p.state == state) for state in STATE_NOTES}
     changes = list(dict.fromkeys(p.change for p in plans))
     change = changes[0] if len(changes) == 1 else None
-    # The window against the plan, as `check` and the ticket give it.
-    window = timing(plans, change) if change is not None and counts[PLANNED] else None
+    if night is None and change is not None:
+        night = night_plan(plans, change)
+    # The window against the plan, as `check` and the ticket give it: the night plan's.
+    window = night.timing if night is not None and counts[PLANNED] else None
     html = env.get_template("index.html.j2").render(
+        night=night_view(night) if night is not None and night.appliances else None,
         rows=[row(plan, files, (readiness or {}).get(plan.appliance.name, "")) for plan in plans],
         counts=counts,
         change=change,

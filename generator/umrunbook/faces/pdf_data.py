@@ -69,6 +69,7 @@ def step_data(sv: StepView | None, step: Any = None) -> dict[str, Any]:
         ],
         "details": blocks_data(sv.details) if sv is not None else [],
         "field_report": "yes" if step.source.kind == "field" else "",
+        "marker": _typographic(sv.marker) if sv is not None else "",
         "expect": segments(step.expect),
         "if_not": segments(step.if_not),
     }
@@ -237,6 +238,50 @@ def view_data(view: RunbookView) -> dict[str, Any]:
                 "source": known.source_label,
             }
             for known in view.known_errors
+        ],
+        "night": _night_data(view),
+    }
+
+
+def _night_data(view: RunbookView) -> dict[str, Any]:
+    """The night plan, the PDF body's first section (all strings; "" for no)."""
+    from umrunbook.faces import view as words
+
+    night = view.night
+    if night is None:
+        return {}
+    return {
+        "heading": night.heading,
+        "intro": _typographic(night.intro),
+        "window": night.window,
+        "latest_label": words.NIGHT_LATEST_BACKOUT,
+        "latest": night.latest_backout,
+        "warning": _typographic(night.warning),
+        "fits": _typographic(words.NIGHT_FITS),
+        "appliances": [
+            {
+                "name": n.name,
+                "route": n.route,
+                "start": n.start,
+                "end": n.end,
+                "takes": duration(n.takes),
+                "latest": n.latest_backout,
+                "backout": duration(n.backout_minutes),
+                "late": "yes" if n.late else "",
+                "this": "yes" if n.this else "",
+                "events": [
+                    {
+                        "clock": e.clock,
+                        "label": e.label,
+                        "kind": e.kind,
+                        "step": e.step,
+                        "title": e.title,
+                        "note": _typographic(e.note),
+                    }
+                    for e in n.events
+                ],
+            }
+            for n in night.appliances
         ],
     }
 

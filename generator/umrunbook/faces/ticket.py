@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from umrunbook.faces.humanize import duration
+from umrunbook.faces.view import NightView, night_view
 from umrunbook.inventory.model import Change
+from umrunbook.planning.night import night_plan
 from umrunbook.planning.plan import PLANNED, Hop, Plan
 from umrunbook.planning.timing import Timing as Timing
 from umrunbook.planning.timing import timing as timing
@@ -99,7 +101,8 @@ def ticket_fields(plans: Sequence[Plan], change: Change) -> Fields:
             )
         )
         groups.setdefault(outline, []).append(plan)
-    implementation = []
+    implementation = night_lines(night_view(night_plan(plans, change)))
+    implementation.append("")
     for outline, members in groups.items():
         implementation.append(
             "For "
@@ -175,6 +178,25 @@ def render_text(fields: Fields, when: Timing, change: Change) -> str:
         f"{duration(when.plan_minutes)} + backout {duration(when.backout_minutes)}: {status}"
     )
     return "\n\n".join(parts) + "\n"
+
+
+def night_lines(night: NightView) -> list[str]:
+    """The fleet's night plan as plain lines: the appliances in order, their clock times, the
+    checkpoints and irreversible steps, the latest backout start."""
+    lines = [f"{night.heading}, {night.window}: {night.intro}"]
+    for a in night.appliances:
+        late = " (ends after its latest backout start)" if a.late else ""
+        lines.append(f"{a.start}-{a.end} {a.name} ({a.route}), about {duration(a.takes)}{late}")
+        for e in a.events:
+            note = f": {e.note}" if e.note else ""
+            lines.append(f"  {e.clock} {e.label}: {e.step}, {e.title}{note}")
+    lines.append(
+        f"Latest backout start: {night.latest_backout} (the window's end less "
+        f"{duration(night.backout_minutes)} for a backout)"
+    )
+    if night.warning:
+        lines.append(f"Window TOO SHORT: {night.warning}")
+    return lines
 
 
 def _backout(planned: Sequence[Plan]) -> list[str]:

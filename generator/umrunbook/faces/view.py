@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
+from umrunbook.faces.humanize import window_warning
 from umrunbook.faces.uploads import (
     FETCH_SH,
     UPLOAD_SH,
@@ -34,6 +36,9 @@ from umrunbook.faces.uploads import (
     scriptable,
     upload_of,
 )
+from umrunbook.planning.between import GO_NO_GO_TITLE, NO_REVERT_FROM
+from umrunbook.planning.night import VERIFY_STEP as NO_RETURN_STEP
+from umrunbook.planning.night import ApplianceNight, NightPlan, night_plan
 from umrunbook.planning.plan import Hop, Plan, PlannedStep, source_label
 from umrunbook.planning.records import (
     CERTIFICATES_KEY,
@@ -86,6 +91,22 @@ NO_SERVERS = (
 )
 UNRECORDED_TIME = "an unrecorded time"
 NO_RECORD = "no record in the evidence."
+NIGHT_PLAN = "Night plan"
+NIGHT_INTRO = (
+    "The appliances one after another in this order, each step at its estimate; the first "
+    "starts when the window opens. Tick each checkpoint at its step."
+)
+NIGHT_GO = GO_NO_GO_TITLE
+NIGHT_IRREVERSIBLE = "Irreversible"
+NIGHT_NO_RETURN = "Point of no return"
+NIGHT_LATEST_BACKOUT = "Latest backout start"
+NIGHT_FITS = "The window holds the plan and a backout."
+NIGHT_NO_RETURN_VENDOR = (
+    "once this step passes, do not revert to the snapshot: the vendor advises it for 4.5"
+)
+NIGHT_NO_RETURN_CARRIED = (
+    "once this step passes, do not revert to the snapshot (extrapolated from 4.5)"
+)
 SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt"}
 
 
@@ -158,6 +179,7 @@ class StepView:
     field_report: bool
     commands: tuple[CommandView, ...] = ()  # the typed ones, then what the agent runs
     details: tuple[Block, ...] = ()  # how to do it (the transfer guide's part for this step)
+    marker: str = ""  # "Point of no return: ..." at a verify step from 4.5 on
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +219,51 @@ class KnownErrorView:
 
 
 @dataclass(frozen=True, slots=True)
+class NightEvent:
+    """One moment of the night plan: its clock time, what it is, the step."""
+
+    clock: str  # "23:05"
+    label: str  # NIGHT_GO, NIGHT_IRREVERSIBLE or NIGHT_NO_RETURN
+    kind: str  # "go", "irreversible", "no-return"
+    step: str  # "Step 13"
+    title: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NightAppliance:
+    name: str
+    route: str
+    start: str
+    end: str
+    takes: int  # minutes
+    latest_backout: str
+    backout_minutes: int
+    late: bool  # planned to end after its latest backout start
+    events: tuple[NightEvent, ...]
+    this: bool = False  # the runbook's own appliance
+
+
+@dataclass(frozen=True, slots=True)
+class NightView:
+    """The night plan as every face shows it: clock times in the window's own offset."""
+
+    heading: str
+    intro: str
+    window: str  # "2026-12-05 22:00 to 2026-12-06 04:00 (UTC+01:00)"
+    offset: str
+    appliances: tuple[NightAppliance, ...]
+    latest_backout: str  # the fleet's: the window's end less the longest backout
+    backout_minutes: int
+    fits: bool
+    warning: str  # "" when the window holds the plan and a backout
+
+    @property
+    def warning_or_fits(self) -> str:
+        return self.warning or NIGHT_FITS
+
+
+@dataclass(frozen=True, slots=True)
 class RunbookView:
     plan: Plan
     executed: bool
@@ -212,6 +279,7 @@ class RunbookView:
     # Said at the top: (target, notice) of each upgrade that has one (4.8: carried over from 4.7).
     notices: tuple[tuple[str, str], ...] = ()
     known_errors: tuple[KnownErrorView, ...] = ()
+    night: NightView | None = None  # the night plan, the runbook's first section
 
     @property
     def ticks(self) -> tuple[Tick, ...]:
@@ -237,10 +305,61 @@ class RunbookView:
 # -- building it ------------------------------------------------------------------------------
 
 
+def clock(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def night_view(night: NightPlan, this: str = "") -> NightView:
+    """The night plan's view; `this` marks the runbook's own appliance."""
+    return NightView(
+        heading=NIGHT_PLAN,
+        intro=NIGHT_INTRO,
+        window=(
+            f"{night.window_start.strftime('%Y-%m-%d %H:%M')} to "
+            f"{night.window_end.strftime('%Y-%m-%d %H:%M')} ({night.offset})"
+        ),
+        offset=night.offset,
+        appliances=tuple(_night_appliance(a, a.name == this) for a in night.appliances),
+        latest_backout=clock(night.latest_backout_start),
+        backout_minutes=night.timing.backout_minutes,
+        fits=night.fits,
+        warning="" if night.fits else window_warning(night.timing),
+    )
+
+
+def _night_appliance(a: ApplianceNight, this: bool) -> NightAppliance:
+    labels = {"go": NIGHT_GO, "irreversible": NIGHT_IRREVERSIBLE, "no-return": NIGHT_NO_RETURN}
+    events = []
+    for m in a.markers:
+        title = m.title.removeprefix(f"{GO_NO_GO_TITLE}: ") if m.kind == "go" else m.title
+        note = ""
+        if m.kind == "no-return":
+            note = NIGHT_NO_RETURN_VENDOR if m.vendor_says else NIGHT_NO_RETURN_CARRIED
+        events.append(
+            NightEvent(clock(m.at), labels[m.kind], m.kind, f"Step {m.number}", title, note)
+        )
+    return NightAppliance(
+        name=a.name,
+        route=a.route,
+        start=clock(a.start),
+        end=clock(a.end),
+        takes=a.minutes,
+        latest_backout=clock(a.latest_backout_start),
+        backout_minutes=a.backout_minutes,
+        late=a.late,
+        events=tuple(events),
+        this=this,
+    )
+
+
 def runbook_view(
-    plan: Plan, executed: Executed | None = None, executed_from: Sequence[str] = ()
+    plan: Plan,
+    executed: Executed | None = None,
+    executed_from: Sequence[str] = (),
+    night: NightPlan | None = None,
 ) -> RunbookView:
-    """The view of one plan; with `executed` (records by record key), the as-executed one."""
+    """The view of one plan; with `executed` (records by record key), the as-executed one.
+    `night` is the fleet's night plan; without it, this appliance's alone."""
     multi = len(plan.hops) > 1
     a = plan.appliance
     title = TITLE_EXECUTED if executed is not None else TITLE_PLANNED
@@ -269,6 +388,7 @@ def runbook_view(
             (h.procedure.target, h.procedure.notice) for h in plan.hops if h.procedure.notice
         ),
         known_errors=_known_errors(plan),
+        night=night_view(night or night_plan((plan,), plan.change), a.name),
     )
 
 
@@ -381,6 +501,15 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             return typed
         return (*typed, CommandView("sh", step.agent_runs, by_agent=True))
 
+    no_return = ""
+    if hop.target_version >= NO_REVERT_FROM:
+        said = hop.target_version.key() == NO_REVERT_FROM.key()
+        no_return = (
+            f"{NIGHT_NO_RETURN}: "
+            + (NIGHT_NO_RETURN_VENDOR if said else NIGHT_NO_RETURN_CARRIED)
+            + "; a failure after it is fixed forward, with the vendor's support."
+        )
+
     def step_view(step: PlannedStep) -> StepView:
         key = step_key(step.id)
         tick = _tick(
@@ -401,6 +530,7 @@ def _hop_view(plan: Plan, hop: Hop, n: int, executed: Executed | None) -> HopVie
             step.source.kind == "field",
             commands_of(step),
             details.get(step.id, ()),
+            no_return if step.id == NO_RETURN_STEP else "",
         )
 
     def backout_view(step: PlannedStep) -> StepView:

@@ -36,6 +36,7 @@ from umrunbook.package.ownership import (
 from umrunbook.package.signals import ignored_by_children, signals_deferred
 from umrunbook.package.write import package_folder, prepare, write_package_atomically
 from umrunbook.planning.bind import plan_fleet
+from umrunbook.planning.night import NightPlan, night_plan
 from umrunbook.planning.plan import PLANNED, Plan
 
 # Written again by every command that changes the package: they describe all of it.
@@ -68,8 +69,11 @@ def select(plans: Sequence[Plan], only: Sequence[str]) -> tuple[Plan, ...]:
     return tuple(p for p in plans if p.appliance.name.lower() in wanted)
 
 
-def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
-    """The files of one appliance, keyed by their path inside the package."""
+def appliance_files(
+    plan: Plan, options: RenderOptions, night: NightPlan | None = None
+) -> dict[str, bytes]:
+    """The files of one appliance, keyed by their path inside the package; `night` is the
+    fleet's night plan (its times depend on the appliances before this one)."""
     if plan.state != PLANNED:
         return {}
     from umrunbook.faces.transfer import transfer_files
@@ -77,7 +81,7 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
 
     name = plan.appliance.name
     files: dict[str, bytes] = {}
-    view = runbook_view(plan)
+    view = runbook_view(plan, night=night)
     for fmt in options.formats:
         files[f"{name}/runbook.{fmt}"] = face(fmt).renderer()(view, options)
     for hop in plan.hops:
@@ -86,10 +90,12 @@ def appliance_files(plan: Plan, options: RenderOptions) -> dict[str, bytes]:
     return files
 
 
-def _fleet_index(plans: Sequence[Plan], files: dict[str, bytes]) -> dict[str, bytes]:
+def _fleet_index(
+    plans: Sequence[Plan], files: dict[str, bytes], night: NightPlan | None = None
+) -> dict[str, bytes]:
     from umrunbook.faces.index import render_index
 
-    return {"index.html": render_index(plans, files)}
+    return {"index.html": render_index(plans, files, night=night)}
 
 
 def fleet_csv(plans: Sequence[Plan]) -> bytes:
@@ -165,7 +171,12 @@ def _render_into(
     every_plan = plan_fleet(inventory, catalogue)
     plans = select(every_plan, only)
     covered = {p.appliance.name for p in plans}
-    fingerprints = {p.appliance.name: plan_fingerprint(p, options) for p in plans}
+    # The night's times come from the whole fleet's order, with or without --only.
+    night = night_plan(every_plan, inventory.change)
+    fingerprints = {
+        p.appliance.name: plan_fingerprint(p, (options, night.of(p.appliance.name), night.fits))
+        for p in plans
+    }
     notes: list[str] = []
 
     kept: dict[str, str] = {}
@@ -193,7 +204,7 @@ def _render_into(
             to_render.append(plan)
 
     files: dict[str, bytes] = {}
-    for name, rendered in _render_all(to_render, options, jobs, progress):
+    for name, rendered in _render_all(to_render, options, jobs, progress, night):
         files.update(rendered)
         records[name] = ApplianceRecord(fingerprints[name], tuple(sorted(rendered)))
 
@@ -246,7 +257,7 @@ def _render_into(
     listed = [p for p in every_plan if p.appliance.name in covered | others_kept]
     fleet_view = {**files, **{f: b"" for f in kept}}
     files["fleet.csv"] = fleet_csv(listed)
-    files.update(_fleet_index(listed, fleet_view))
+    files.update(_fleet_index(listed, fleet_view, night))
     write_package_atomically(
         out_dir,
         files,
@@ -317,8 +328,10 @@ def _state(out_dir: Path, name: str, digest: str | None) -> str:
     return "same" if not digest or actual == digest else "changed"
 
 
-def _render_one(plan: Plan, options: RenderOptions) -> tuple[str, dict[str, bytes]]:
-    return plan.appliance.name, appliance_files(plan, options)
+def _render_one(
+    plan: Plan, options: RenderOptions, night: NightPlan | None = None
+) -> tuple[str, dict[str, bytes]]:
+    return plan.appliance.name, appliance_files(plan, options, night)
 
 
 def _quiet_worker() -> None:
@@ -340,12 +353,16 @@ def _start_server_quietly(method: str) -> None:
 
 
 def _render_all(
-    plans: Sequence[Plan], options: RenderOptions, jobs: int, progress: Progress | None
+    plans: Sequence[Plan],
+    options: RenderOptions,
+    jobs: int,
+    progress: Progress | None,
+    night: NightPlan | None = None,
 ) -> list[tuple[str, dict[str, bytes]]]:
     results: list[tuple[str, dict[str, bytes]]] = []
     if jobs <= 1 or len(plans) <= 1:
         for plan in plans:
-            results.append(_render_one(plan, options))
+            results.append(_render_one(plan, options, night))
             if progress:
                 progress(plan.appliance.name, "rendered")
         return results
@@ -359,7 +376,7 @@ def _render_all(
             max_workers=min(jobs, len(plans)), mp_context=context, initializer=_quiet_worker
         )
         try:
-            pending = {pool.submit(_render_one, plan, options) for plan in plans}
+            pending = {pool.submit(_render_one, plan, options, night) for plan in plans}
             while pending and not caught:
                 done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:

@@ -1,16 +1,27 @@
-"""Between two upgrades of a route: the go / no-go for the next one, and the last snapshot.
+"""The GO / NO-GO checkpoints: before each step that only the snapshot can undo (running the
+bundle, starting the ISO upgrade), and between two upgrades of a route, with the last snapshot.
 
-The step is umrunbook's own (a route is umrunbook's plan, not a vendor procedure); what it
-says of the snapshot comes from the vendor's 4.5 overview, named in the step's text.
+The checkpoints are umrunbook's own steps (a decision the change owns, not a vendor step); what
+the one between two upgrades says of the snapshot comes from the vendor's 4.5 overview, named
+in the step's text. Every checkpoint is a step with its tick, its id starting with
+GO_NO_GO_ID, so that the night plan and every face find them as one notion.
 """
 
 from __future__ import annotations
 
-from umrunbook.catalogue.procedure import PLACES, Catalogue, Reference
+from umrunbook.catalogue.procedure import PLACES, Catalogue, Procedure, Reference
 from umrunbook.planning.plan import Hop, PlannedStep, Text
 from umrunbook.versions import Version
 
-GO_NO_GO_ID = "go-no-go"
+GO_NO_GO_ID = "go-no-go"  # between two upgrades; before an irreversible step: "go-no-go-<id>"
+GO_NO_GO_TITLE = "GO / NO-GO"
+# The steps that change the installation: after them only the snapshot takes it back. By step
+# id, as every procedure of the catalogue names them (bases/shar.yaml, bases/iso.yaml).
+IRREVERSIBLE = {
+    "upgrade": "run the upgrade bundle",
+    "run-upgrade": "start the ISO upgrade",
+}
+CHECKPOINT_MINUTES = 2  # umrunbook's estimate for reading the checks already done and deciding
 NO_REVERT_FROM = Version.parse("4.5")  # the first target whose vendor text says it
 NO_REVERT_REFERENCE = ("4.5", "VM45-ov")
 
@@ -65,7 +76,7 @@ def go_no_go(previous: Hop, hop: Hop, catalogue: Catalogue, number: str = "") ->
     return PlannedStep(
         number=number,
         id=GO_NO_GO_ID,
-        title=f"Go / no-go for the upgrade to {nxt}",
+        title=f"{GO_NO_GO_TITLE}: the upgrade to {nxt}",
         phase="window",
         where="workstation",
         where_label=PLACES["workstation"],
@@ -87,6 +98,68 @@ def go_no_go(previous: Hop, hop: Hop, catalogue: Catalogue, number: str = "") ->
         estimate_minutes=5,
         source=tool,
         source_note="a route's decision point between two upgrades",
+    )
+
+
+def is_checkpoint(step: PlannedStep) -> bool:
+    return step.id == GO_NO_GO_ID or step.id.startswith(GO_NO_GO_ID + "-")
+
+
+def go_no_go_before(
+    step: PlannedStep, procedure: Procedure, snapshot: str, number: str
+) -> PlannedStep:
+    """The checkpoint before `step`, one of IRREVERSIBLE: decided on what is already checked."""
+    action = IRREVERSIBLE[step.id]
+    hop_target = procedure.target
+    return PlannedStep(
+        number=number,
+        id=f"{GO_NO_GO_ID}-{step.id}",
+        title=f"{GO_NO_GO_TITLE}: {action} ({hop_target})",
+        phase=step.phase,
+        where="workstation",
+        where_label=PLACES["workstation"],
+        by="operator",
+        text=Text(
+            (
+                (
+                    f"The next step ({step.title}) changes the installation: after it, only the "
+                    "snapshot takes the appliance back. Go on only if every step before it "
+                    "passed (the preflight says PASS), the snapshot ",
+                    False,
+                ),
+                (snapshot, True),
+                (
+                    " is taken, and the window still holds the rest of this upgrade and a "
+                    "backout (the night plan gives this checkpoint's planned time and the latest "
+                    "backout start).",
+                    False,
+                ),
+            )
+        ),
+        commands=(),
+        agent_runs=(),
+        expect=Text(
+            (
+                (
+                    "Go: the checks passed, the snapshot is taken and the window holds this "
+                    "upgrade and its backout.",
+                    False,
+                ),
+            )
+        ),
+        if_not=Text(
+            (
+                (
+                    "No-go: stop here. The installation is unchanged; record the reason in the "
+                    "change, remove the uploaded files and the snapshot as at the close of the "
+                    "change, and plan the upgrade in a new window.",
+                    False,
+                ),
+            )
+        ),
+        estimate_minutes=CHECKPOINT_MINUTES,
+        source=procedure.reference("TOOL"),
+        source_note="the decision point before a step that only the snapshot can undo",
     )
 
 

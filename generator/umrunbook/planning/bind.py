@@ -28,7 +28,12 @@ from umrunbook.catalogue.procedure import (
 from umrunbook.errors import InputError, Problem
 from umrunbook.inventory.model import Appliance, BundleSpec, Inventory
 from umrunbook.planning.agent_manifest import STATE_DIR, manifest_for
-from umrunbook.planning.between import go_no_go
+from umrunbook.planning.between import (
+    CHECKPOINT_MINUTES,
+    IRREVERSIBLE,
+    go_no_go,
+    go_no_go_before,
+)
 from umrunbook.planning.plan import (
     NOTHING_TO_DO,
     PLANNED,
@@ -416,11 +421,16 @@ def _hop(
     agent = _agent(manifest)
     values["agent_sha256"] = agent.sha256
     binder = _Binder(procedure, values, wording)
-    steps = tuple(
-        binder.step(step, counter.next())
-        for step in procedure.steps
-        if _applies(step, appliance, main.sha256)
-    )
+    bound: list[PlannedStep] = []
+    for step in procedure.steps:
+        if not _applies(step, appliance, main.sha256):
+            continue
+        if step.id in IRREVERSIBLE:
+            # A GO / NO-GO checkpoint before each step that only the snapshot can undo.
+            gate = binder.step(step, "")
+            bound.append(go_no_go_before(gate, procedure, snapshot_name, counter.next()))
+        bound.append(binder.step(step, counter.next()))
+    steps = tuple(bound)
     certificates = binder.step(procedure.certificates, "")
     backout_steps = tuple(
         binder.step(step, f"B{index}") for index, step in enumerate(procedure.backout.steps, 1)
@@ -450,8 +460,9 @@ def hop_estimate(procedure: Procedure, appliance: Appliance, sha256: str) -> int
     """The minutes of one hop's steps in the window, the certificates included; `sha256`:
     the main bundle's, which some steps need."""
     # The certificate estimate is per metered server; with none listed, one pass over the UI.
+    # Each irreversible step has its GO / NO-GO checkpoint before it (go_no_go_before).
     return sum(
-        step.estimate_minutes
+        step.estimate_minutes + (CHECKPOINT_MINUTES if step.id in IRREVERSIBLE else 0)
         for step in procedure.steps
         if step.phase == "window" and _applies(step, appliance, sha256)
     ) + procedure.certificates.estimate_minutes * max(1, len(appliance.metered_servers))
