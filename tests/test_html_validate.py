@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import need
 from tests.helpers.html import NODE_DIR, example_plans, render_package
+from tests.helpers.order import iso_route_plan
 from umrunbook.evidence.records import StepRecord
 from umrunbook.faces.html import render_html
 from umrunbook.faces.registry import RenderOptions
@@ -43,6 +44,16 @@ def test_runbooks_and_index_have_no_error_or_warning(tmp_path: Path) -> None:
     as_executed = tmp_path / "as-executed.html"
     as_executed.write_bytes(render_html(view, RenderOptions()))
     pages.append(as_executed)
+    # A route's page, whose go / no-go is a checkpoint, planned and as executed.
+    route = iso_route_plan()
+    for name, route_view in (
+        ("route.html", runbook_view(route)),
+        ("route-as-executed.html", runbook_view(route, {}, ["evidence.json"])),
+    ):
+        page = render_html(route_view, RenderOptions())
+        assert b'class="checkpoint-note"' in page
+        (tmp_path / name).write_bytes(page)
+        pages.append(tmp_path / name)
     result = subprocess.run(
         ["java", "-jar", str(VNU), "--format", "json", *map(str, pages)],
         capture_output=True,

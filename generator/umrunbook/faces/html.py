@@ -12,6 +12,11 @@ face's file. What each tick box ticks comes from the view: its boxes, in documen
 with its record key (the box's id, and what the page exports as the manual-steps evidence
 `umrunbook ingest` reads); on the as-executed page, each box is the mark of its record. No
 heading's text decides what a box means.
+
+The page is also the night's cockpit: each box of the view's planned path (everything but the
+backout and the clean-up) carries that in data attributes, with its estimate in the window and
+whether it is a GO / NO-GO checkpoint; the script highlights the current step, counts the
+progress and keeps the time against the plan from them alone.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from markupsafe import Markup, escape
 from umrunbook.catalogue.procedure import PLACES
 from umrunbook.faces.commonmark import AGENT_RUNS_INFO, render_view
 from umrunbook.faces.templating import csp_hash, read_template, template_loader
-from umrunbook.faces.view import AGENT_RUNS, Mark, RunbookView, Tick
+from umrunbook.faces.view import AGENT_RUNS, Mark, PathPlace, RunbookView, Tick
 from umrunbook.planning.plan import Plan
 
 if TYPE_CHECKING:
@@ -45,6 +50,9 @@ SHELL_NAMES = {"sh": "Shell", "powershell": "PowerShell", "cmd": "Command Prompt
 LABELLED = {"Where:": "meta", "Expected:": "expect", "If not:": "if-not"}
 # The bar of a block of what the agent runs: it says whose it is in place of a copy button.
 AGENT_RUNS_BAR = "Reference: run by the agent"
+# The line under a GO / NO-GO checkpoint's heading.
+CHECKPOINT_TAG = "GO / NO-GO checkpoint"
+CHECKPOINT_NOTE = "Tick it for GO, with your initials."
 
 # Small line icons for the "where" badges; drawn with currentColor, hidden from screen readers
 # (the badge's text says the same).
@@ -103,6 +111,7 @@ def _parser(as_executed: bool = False) -> MarkdownIt:
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("where_badge", _render_where)
     md.add_render_rule("tick_box", _render_tick)
+    md.add_render_rule("checkpoint_tag", _render_checkpoint_tag)
     md.add_render_rule("table_open", _render_table_open)
     md.add_render_rule("table_close", _render_table_close)
     return md
@@ -151,7 +160,28 @@ def _render_tick(
     return (
         f'<input type="checkbox" class="tick" id="{escape(tick.box_id)}"'
         f' data-step="{escape(tick.key)}" data-number="{escape(tick.number)}"'
-        f' data-title="{escape(tick.title)}"{checked}>'
+        f' data-title="{escape(tick.title)}"{_path_data(token.meta.get("place"))}{checked}>'
+    )
+
+
+def _path_data(place: PathPlace | None) -> str:
+    """The box's place on the planned path, for the page's script: on the path (the progress
+    and the current step count it), its estimate in the window (the clock adds them up), and
+    whether it is a GO / NO-GO checkpoint. A backout or clean-up box has none of them."""
+    if place is None:
+        return ""
+    minutes = "" if place.minutes is None else f' data-minutes="{place.minutes}"'
+    checkpoint = " data-checkpoint" if place.checkpoint else ""
+    return f" data-planned{minutes}{checkpoint}"
+
+
+def _render_checkpoint_tag(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    note = tokens[idx].content
+    return (
+        f'<p class="checkpoint-note"><span class="checkpoint-tag">{escape(CHECKPOINT_TAG)}</span>'
+        f"{' ' + escape(note) if note else ''}</p>\n"
     )
 
 
@@ -194,6 +224,7 @@ def render_page(view: RunbookView) -> Page:
     md = _parser(as_executed)
     markdown_text = render_view(view)
     view_boxes = iter(view.boxes)
+    path = view.planned_path
     step_card: Token | None = None
     card_marks: list[str] = []
     env: dict[str, Any] = {}
@@ -204,6 +235,7 @@ def render_page(view: RunbookView) -> Page:
     open_part = open_step = False
     current: Heading | None = None
     boxes = 0
+    checkpoints: set[int] = set()  # the cards of GO / NO-GO checkpoints
 
     def unique(base: str) -> str:
         candidate, n = base, 2
@@ -279,6 +311,11 @@ def render_page(view: RunbookView) -> Page:
                     name = view.plan.appliance.name
                     raise PageMismatch(f"{name}: box {boxes} of the page is not in the view")
                 box.meta["tick"] = tick
+                place = path.get(tick.box_id)
+                if not as_executed:
+                    box.meta["place"] = place
+                if place is not None and place.checkpoint and step_card is not None:
+                    checkpoints.add(id(step_card))
                 if as_executed:
                     box.meta["record"] = _mark_kind(mark)
                     card_marks.append(box.meta["record"])
@@ -290,8 +327,29 @@ def render_page(view: RunbookView) -> Page:
         out.append(section(""))
     if next(view_boxes, None) is not None:
         raise PageMismatch(f"{view.plan.appliance.name}: the view has more boxes than the page")
+    # On the as-executed page there is nothing to tick: the tag alone.
+    out = _tag_checkpoints(out, checkpoints, "" if as_executed else CHECKPOINT_NOTE, Token)
     body = md.renderer.render(out, md.options, env)
     return Page(body, toc, boxes)
+
+
+def _tag_checkpoints(
+    out: list[Token], cards: set[int], note: str, token_class: type[Token]
+) -> list[Token]:
+    """Each GO / NO-GO checkpoint's card set apart, its tag (and note) under its heading."""
+    tagged: list[Token] = []
+    pending = False
+    for token in out:
+        if id(token) in cards:
+            token.attrJoin("class", "checkpoint")
+            pending = True
+        tagged.append(token)
+        if pending and token.type == "heading_close":
+            tag = token_class("checkpoint_tag", "", 0)
+            tag.content = note
+            tagged.append(tag)
+            pending = False
+    return tagged
 
 
 def _opens_with(tokens: Sequence[Token], i: int, label: str) -> bool:
@@ -399,6 +457,7 @@ def render_html(view: RunbookView, options: RenderOptions) -> bytes:
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
     a = plan.appliance
+    planned = len(view.planned_path)
     html = (
         environment()
         .get_template("runbook.html.j2")
@@ -409,6 +468,7 @@ def render_html(view: RunbookView, options: RenderOptions) -> bytes:
             body=Markup(page.body),
             toc=page.toc,
             boxes=page.boxes,
+            planned=planned,
             style=Markup(style),
             script=Markup(script),
             policy=policy,

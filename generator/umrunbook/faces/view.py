@@ -36,7 +36,7 @@ from umrunbook.faces.uploads import (
     scriptable,
     upload_of,
 )
-from umrunbook.planning.between import GO_NO_GO_TITLE, NO_REVERT_FROM
+from umrunbook.planning.between import GO_NO_GO_TITLE, NO_REVERT_FROM, is_checkpoint
 from umrunbook.planning.night import VERIFY_STEP as NO_RETURN_STEP
 from umrunbook.planning.night import ApplianceNight, NightPlan, night_plan
 from umrunbook.planning.plan import Hop, Plan, PlannedStep, source_label
@@ -264,6 +264,14 @@ class NightView:
 
 
 @dataclass(frozen=True, slots=True)
+class PathPlace:
+    """A tickable line's place on the night's planned path (what the HTML's cockpit reads)."""
+
+    minutes: int | None  # its estimate in the window; None for a line checked before it
+    checkpoint: bool  # a GO / NO-GO checkpoint: ticked for GO, with initials, like any step
+
+
+@dataclass(frozen=True, slots=True)
 class RunbookView:
     plan: Plan
     executed: bool
@@ -300,6 +308,29 @@ class RunbookView:
         if not self.executed:
             return tuple((tick, None) for tick in self.ticks)
         return tuple((tick, mark) for tick in self.ticks for mark in (tick.marks or (None,)))
+
+    @property
+    def planned_path(self) -> dict[str, PathPlace]:
+        """The planned path's lines by box id, in the runbook's order: every tickable line but
+        the backout's (done only if the night goes wrong) and the clean-up's (after the change).
+        A step in the window carries its estimate, each certificate line one pass of the
+        certificates' estimate (as the hop's estimate counts them)."""
+        found: dict[str, PathPlace] = {}
+
+        def steps(phases: tuple[PhaseView, ...]) -> None:
+            for phase in phases:
+                for s in phase.steps:
+                    minutes = s.step.estimate_minutes if phase.phase == "window" else None
+                    found[s.tick.box_id] = PathPlace(minutes, is_checkpoint(s.step))
+
+        steps(self.before)
+        for hop in self.hops:
+            for line in (*hop.prerequisites, *hop.in_window):
+                found[line.tick.box_id] = PathPlace(None, False)
+            steps(hop.phases)
+            for line in hop.certificate_lines:
+                found[line.tick.box_id] = PathPlace(hop.certificates.estimate_minutes, False)
+        return found
 
 
 # -- building it ------------------------------------------------------------------------------
