@@ -72,15 +72,49 @@ def sha256_checks(plan: Plan) -> int:
     return sum(any(s.id == "check-bundle" for s in hop.steps) for hop in plan.hops)
 
 
-def assert_headings_follow_the_steps(plan: Plan, headings: list[str]) -> None:
-    """`headings`: a face's headings in document order."""
+def assert_headings_follow_the_steps(
+    plan: Plan, headings: list[str], *, appendix: bool = False
+) -> None:
+    """`headings`: a face's headings in document order. With `appendix` (the PDF), the
+    details stand apart after the steps, each under "A.n" and its step's heading."""
     wanted = expected_headings(plan)
+    if appendix:
+        wanted = appendix_order(plan, wanted)
     names = set(wanted)
     assert [h for h in headings if h in names] == wanted
     # No transfer section of its own before the first step.
     assert not [h for h in headings if h == "Transfer" or h.endswith(": Transfer")]
     first = headings.index(wanted[0])
     assert not [h for h in headings[:first] if h in names]
+
+
+def appendix_order(plan: Plan, wanted: list[str]) -> list[str]:
+    """The steps' headings, then for each step with details "A.n" and its heading, then the
+    details' headings."""
+    from umrunbook.faces.view import runbook_view
+
+    steps = {f"Step {s.number}: {s.title}" for hop in plan.hops for s in hop.steps}
+    body = [h for h in wanted if h in steps]
+    entries: list[tuple[str, list[str]]] = []
+    for h in wanted:
+        if h in steps:
+            entries.append((h, []))
+        else:
+            entries[-1][1].append(h)
+    view = runbook_view(plan)
+    phases = [*view.before, *(phase for hop in view.hops for phase in hop.phases)]
+    detailed = [sv.heading for phase in phases for sv in phase.steps if sv.details]
+    appendix: list[str] = []
+    n = 0
+    for h, details in entries:
+        if detailed[:1] == [h]:
+            detailed.pop(0)
+            n += 1
+            appendix += [f"A.{n} {h}", *details]
+        else:
+            assert not details, h
+    assert not detailed, detailed
+    return body + appendix
 
 
 def checksum_commands(text: str) -> list[str]:

@@ -11,6 +11,9 @@ they do for the Markdown and the HTML; this module only reshapes it, and reads n
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from umrunbook.faces.humanize import duration, when, when_utc
@@ -25,7 +28,7 @@ from umrunbook.faces.view import (
     StepView,
     Tick,
 )
-from umrunbook.planning.plan import Text
+from umrunbook.planning.plan import Plan, Text
 
 
 def segments(text: Text) -> list[list[str]]:
@@ -40,9 +43,62 @@ def mark_data(mark: Mark) -> dict[str, str]:
     return {"result": mark.result, "at": mark.at, "by": mark.by, "detail": mark.detail}
 
 
-def step_data(sv: StepView | None, step: Any = None) -> dict[str, Any]:
+def groups_of_four(text: str) -> str:
+    """A checksum as it is read aloud and compared by eye: in groups of four."""
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+# A long file name is set once in a shell variable at the top of the block that types it
+# (`ISO=...`, then `"$ISO"`): on paper the operator types it once, not on every line. Only
+# the PDF does this: in the Markdown and the HTML each line stays as the vendor writes it, to
+# copy whole (the HTML's copy button), and a line copied alone must not lean on a variable
+# set in another.
+LONG_NAME = 20  # a file name's stem this long or longer is worth a variable
+LONG_LINE = 88  # a line longer than this would be cut at 8 pt in a step's card on A4
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._+-]+")
+_QUOTING = re.compile(r"[\\'\"$`]")
+
+
+def name_variables(plan: Plan) -> dict[str, str]:
+    """The stem of each long bundle file name of the plan, and its variable's name."""
+    out: dict[str, str] = {}
+    for hop in plan.hops:
+        for item in hop.bundle:
+            stem, dot, ext = item.name.rpartition(".")
+            if not (dot and len(stem) >= LONG_NAME and _PLAIN_NAME.fullmatch(stem)):
+                continue
+            if ext.lower() == "iso":
+                out[stem] = "ISO"
+            else:
+                out.setdefault(stem, "BUNDLE")
+    return out
+
+
+def with_variables(lines: tuple[str, ...], names: Mapping[str, str]) -> tuple[str, ...]:
+    """A shell block's lines with each long name that is typed twice, or on a long line, set
+    once in a variable. A line that quotes or escapes anything keeps the name as written."""
+    for stem, var in names.items():
+        usable = [line for line in lines if stem in line and not _QUOTING.search(line)]
+        uses = sum(line.count(stem) for line in usable)
+        if not usable or (uses < 2 and all(len(line) <= LONG_LINE for line in usable)):
+            continue
+        lines = (
+            f"{var}={shlex.quote(stem)}",
+            *(line.replace(stem, f'"${var}"') if line in usable else line for line in lines),
+        )
+        break  # one variable per block: the one its lines are about
+    return lines
+
+
+def step_data(
+    sv: StepView | None, step: Any = None, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     step = sv.step if sv is not None else step
     return {
+        # Where its transfer details stand in the appendix: a label the step points to.
+        # (its tick's box id is unique in the document, on a route too).
+        "anchor": f"details:{sv.tick.box_id}" if sv is not None and sv.details else "",
+        "heading": sv.heading if sv is not None else "",
         "records": records_data(sv.tick) if sv is not None else [],
         "number": step.number,
         "id": step.id,
@@ -58,7 +114,11 @@ def step_data(sv: StepView | None, step: Any = None) -> dict[str, Any]:
             {
                 "shell": block.shell,
                 "shell_name": SHELL_NAMES.get(block.shell, block.shell),
-                "text": "\n".join(block.lines),
+                "text": "\n".join(
+                    with_variables(block.lines, names or {})
+                    if block.shell == "sh" and not block.by_agent
+                    else block.lines
+                ),
                 "by_agent": "yes" if block.by_agent else "",
             }
             for block in (
@@ -126,13 +186,21 @@ def blocks_data(blocks: tuple[Block, ...]) -> list[dict[str, Any]]:
 def hop_data(view: RunbookView, hv: HopView) -> dict[str, Any]:
     hop = hv.hop
     a = view.plan.appliance
+    names = name_variables(view.plan)
     return {
         "index": str(hv.index),
         "heading": hv.heading,
         "prefix": hv.prefix,
         "target": hop.target_version.short,
-        "bundle": [{"name": item.name, "sha256": item.sha256} for item in hop.bundle],
-        "agent": {"name": hop.agent.name, "sha256": hop.agent.sha256},
+        "bundle": [
+            {"name": item.name, "sha256": item.sha256, "sha256_groups": groups_of_four(item.sha256)}
+            for item in hop.bundle
+        ],
+        "agent": {
+            "name": hop.agent.name,
+            "sha256": hop.agent.sha256,
+            "sha256_groups": groups_of_four(hop.agent.sha256),
+        },
         "prerequisites_heading": hv.prerequisites_heading,
         "prerequisites": [
             {"parts": parts_data(line.parts), "records": records_data(line.tick)}
@@ -145,7 +213,7 @@ def hop_data(view: RunbookView, hv: HopView) -> dict[str, Any]:
         ],
         "prerequisite_blocks": blocks_data(hv.prerequisite_blocks),
         "phases": [
-            {"heading": phase.heading, "steps": [step_data(sv) for sv in phase.steps]}
+            {"heading": phase.heading, "steps": [step_data(sv, names=names) for sv in phase.steps]}
             for phase in hv.phases
         ],
         "certificates_heading": hv.certificates_heading,
@@ -158,7 +226,7 @@ def hop_data(view: RunbookView, hv: HopView) -> dict[str, Any]:
         "backout": {
             "when": list(hop.backout.when),
             "snapshot_until": hop.backout.snapshot_until,
-            "steps": [step_data(sv) for sv in hv.backout],
+            "steps": [step_data(sv, names=names) for sv in hv.backout],
         },
         "cleanup": segments(hop.cleanup.text),
         "snapshot": a.snapshot or "",
@@ -190,6 +258,18 @@ def view_data(view: RunbookView) -> dict[str, Any]:
             "backout_when": words.BACKOUT_WHEN,
             "closing": words.CLOSING,
             "sign_off": words.SIGN_OFF,
+            "sign_off_columns": list(words.SIGN_OFF_COLUMNS),
+            "status": words.STATUS,
+            "result": words.RESULT,
+            "result_choices": list(words.RESULT_CHOICES),
+            "deviations": words.DEVIATIONS,
+            "deviations_choices": list(words.DEVIATIONS_CHOICES),
+            "evidence_attached": words.EVIDENCE_ATTACHED,
+            "evidence_choices": [_typographic(w) for w in words.EVIDENCE_CHOICES],
+            "details_appendix": words.DETAILS_APPENDIX,
+            "details_see": words.DETAILS_SEE,
+            "continued": words.CONTINUED,
+            "wrap_note": _typographic(words.WRAP_NOTE),
             "references": words.REFERENCES,
             "known_errors": words.KNOWN_ERRORS,
             "known_errors_intro": words.KNOWN_ERRORS_INTRO,
@@ -222,7 +302,10 @@ def view_data(view: RunbookView) -> dict[str, Any]:
         "generator": plan.generator,
         "inventory_path": plan.inventory_path,
         "before": [
-            {"heading": phase.heading, "steps": [step_data(sv) for sv in phase.steps]}
+            {
+                "heading": phase.heading,
+                "steps": [step_data(sv, names=name_variables(plan)) for sv in phase.steps],
+            }
             for phase in view.before
         ],
         "hops": [hop_data(view, hv) for hv in view.hops],
@@ -239,6 +322,11 @@ def view_data(view: RunbookView) -> dict[str, Any]:
             }
             for known in view.known_errors
         ],
+        "sign_off": {
+            "status": view.sign_off.status,
+            "roles": [{"role": role, "name": name} for role, name in view.sign_off.roles],
+            "attached": list(view.sign_off.attached),
+        },
         "night": _night_data(view),
     }
 

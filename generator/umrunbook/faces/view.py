@@ -71,6 +71,29 @@ BACKOUT = "Backout plan"
 BACKOUT_WHEN = "Invoke it when:"
 CLOSING = "Closing the change"
 SIGN_OFF = "Sign-off"
+# The sign-off a change board asks for: three roles, what went other than planned, what is
+# attached, and which document this is.
+SIGN_OFF_ROLES = ("Implementer", "Peer reviewer", "Approver / change manager")
+SIGN_OFF_COLUMNS = ("Role", "Name", "Signature", "Date and time")
+STATUS = "Status"
+STATUS_PLANNED = "Planned"
+STATUS_EXECUTED = "As executed"
+DEVIATIONS = "Deviations from the plan"
+DEVIATIONS_CHOICES = ("none", "as written here")
+EVIDENCE_ATTACHED = "Evidence attached"
+EVIDENCE_CHOICES = (
+    "the agent's evidence file",
+    "the ticks exported from the HTML runbook",
+    "the as-executed runbook",
+)
+# The PDF sets the transfer guide's details of a step apart, in an appendix the step points to.
+DETAILS_APPENDIX = "Appendix: transfer details"
+DETAILS_SEE = "How to do it: see"
+# A command line too long for the paper is cut with this mark (in the PDF's monospace font).
+CONTINUED = "\u21a9"
+WRAP_NOTE = "at a line's end: the line goes on below; type it as one line."
+RESULT = "Result"
+RESULT_CHOICES = ("upgraded and verified", "backed out", "not started")
 REFERENCES = "References"
 KNOWN_ERRORS = "Known errors"
 KNOWN_ERRORS_INTRO = "What the sources report going wrong in these upgrades, and what they say."
@@ -272,6 +295,16 @@ class PathPlace:
 
 
 @dataclass(frozen=True, slots=True)
+class SignOffView:
+    """The sign-off every face shows: the roles with the names the inventory gives, the boxes
+    to fill in, and the document's status."""
+
+    status: str  # "Planned", "As executed"
+    roles: tuple[tuple[str, str], ...]  # (role, name; "" where the inventory names nobody)
+    attached: tuple[str, ...]  # as executed: the evidence files the records were read from
+
+
+@dataclass(frozen=True, slots=True)
 class RunbookView:
     plan: Plan
     executed: bool
@@ -331,6 +364,16 @@ class RunbookView:
             for line in hop.certificate_lines:
                 found[line.tick.box_id] = PathPlace(hop.certificates.estimate_minutes, False)
         return found
+
+    @property
+    def sign_off(self) -> SignOffView:
+        change = self.plan.change
+        names = (change.implementer, "", change.approver or "")
+        return SignOffView(
+            STATUS_EXECUTED if self.executed else STATUS_PLANNED,
+            tuple(zip(SIGN_OFF_ROLES, names, strict=True)),
+            self.executed_from,
+        )
 
 
 # -- building it ------------------------------------------------------------------------------
