@@ -205,4 +205,4 @@ def test_the_as_executed_pdf_shows_the_same_records(window: dict[str, Any]) -> N
     plan = example_plan()
     assert f"\nStep {step_number(plan, 'snapshot')}: done at " in text
     assert f"\nStep {step_number(plan, 'upgrade')}: PASS at " in text
-    assert_pdf_carries_the_markdown(None, pages, markdown)
+    assert_pdf_carries_the_markdown(plan, pages, markdown)

@@ -112,8 +112,11 @@ def assert_pdf_carries_the_markdown(
     body (from the second page), or where the body has not got it, on the cover (the
     summary and the sign-off), in order there too."""
     cleaned = [HEADER_FOOTER.sub("", page) for page in pages]
-    cover = readable(cleaned[0])
-    body, _, appendix = readable("\n".join(cleaned[1:])).partition(f"\n{APPENDIX}\n")
+    # The cover (one page, or two when a fleet's night plan or an as-executed list is long)
+    # ends where the body's first heading, "Plan", opens a page.
+    first = next((n for n, page in enumerate(cleaned) if n and re.search(r"^Plan$", page, re.M)), 1)
+    cover = readable("\n".join(cleaned[:first]))
+    body, _, appendix = readable("\n".join(cleaned[first:])).partition(f"\n{APPENDIX}\n")
     if markdown is None:
         assert plan is not None
         markdown = render_markdown(plan)
