@@ -25,6 +25,8 @@ unset UM_TEXT #
 #     renamed)
 #   um-upgrade-agent.sh and um-upgrade-agent-<target>.sh (its own copies, at upgrade)
 #   evidence-<appliance>-<ticket>-<target>.json and .md
+#   readiness-<appliance>-<ticket>/ (state, checks.tsv) and readiness-<appliance>-<ticket>.json
+#     (readiness: its own records only)
 # and, for an ISO's signature check, one temporary file in $TMPDIR or /tmp
 # (um-upgrade-agent-key.*: the certificate's public key), removed at once.
 # It never writes, moves or deletes anything in install_dir, backup_dir or upload_dir itself;
@@ -39,6 +41,8 @@ unset UM_TEXT #
 #   reboot                                                   upgrade --reboot, after the bundle
 #   sha1sum -c <mf> (in upload_dir), sha1sum, openssl x509, openssl verify, openssl dgst -verify
 #                                                            preflight of an ISO: read only
+#   chage -l root, tdnf --version; reads /etc/ssh/ssh_host_*_key.pub and /etc/sysconfig/proxy
+#                                                            readiness: read only
 # and, to read facts: sha256sum, df -Pk, stat, hostname, hostname -f, uname -n, date, head,
 # tail, tr, cut, cat, dirname, basename, mktemp, flock, sleep, kill -0 (is the lock's PID alive).
 # To write its own files above: mkdir -p, chmod, cp, mv -f -T, sync, rm -f (those files only).

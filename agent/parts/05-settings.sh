@@ -11,5 +11,6 @@ readonly UM_MANIFEST_VERSION=2
 # The manifest's keys, in order: the generator writes them here from its own list.
 #@@MANIFEST_KEYS@@
 readonly UM_EVIDENCE_SCHEMA="umrunbook-agent-evidence/1"
+readonly UM_READINESS_SCHEMA="umrunbook-agent-readiness/1"
 readonly BOOT_ID_FILE="/proc/sys/kernel/random/boot_id"
 

@@ -130,6 +130,9 @@ Commands:
               the change (recorded at preflight), records it and rewrites the evidence
   status      where this appliance is in the procedure, and the exact next command
   report      writes and prints the evidence (JSON and Markdown) for the change ticket
+  readiness   days before the window: records what the night depends on (host keys, root's
+              password expiry, free space, version, services, tdnf, proxy), each ready / not
+              ready / unknown and why; changes nothing (writes readiness-*.json in the state folder)
   help        this text
 
 Options:

@@ -27,8 +27,12 @@ CHECK_FAILS=0
 CHECK_WARNS=0
 CHECK_INTEGRITY=0
 
+LAST_CHECK_RESULT=""
+LAST_CHECK_REASON=""
 check() {
   local result=$1 name=$2 reason=$3
+  LAST_CHECK_RESULT=$result
+  LAST_CHECK_REASON=$reason
   printf '%-4s  %-16s %s\n' "$result" "$name" "$reason"
   case "$result" in
     FAIL) CHECK_FAILS=$((CHECK_FAILS + 1)) ;;

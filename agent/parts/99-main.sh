@@ -36,6 +36,7 @@ main() {
     verify) cmd_verify ;;
     status) cmd_status ;;
     report) cmd_report ;;
+    readiness) cmd_readiness ;;
     finish) cmd_finish ;;
     check-cdrom) cmd_check_cdrom ;;
     *) usage_error "unknown command '$COMMAND'." ;;

@@ -65,6 +65,8 @@ def manifest_for(bundle_sha256: str, **overrides: str) -> dict[str, str]:
         "version_files": "platform/conf/env.properties",
         "snapshot": "vc01 / DC1 / um-ams-01",
         "metered_servers": "vc01.corp.example vcd01.corp.example",
+        "tdnf_check": "no",
+        "proxy": "",
         "generator": "umrunbook 0.1.0",
     }
     values.update(overrides)

@@ -20,6 +20,7 @@ from importlib import resources
 __all__ = [
     "AGENT_FILE_NAME",
     "EVIDENCE_SCHEMA",
+    "READINESS_SCHEMA",
     "MANIFEST_KEYS",
     "MANIFEST_VERSION",
     "agent_parts",
@@ -35,6 +36,8 @@ __all__ = [
 AGENT_FILE_NAME = "um-upgrade-agent.sh"
 MANIFEST_VERSION = "2"
 EVIDENCE_SCHEMA = "umrunbook-agent-evidence/1"
+#: The schema of the file the agent's ``readiness`` command writes (same digest scheme).
+READINESS_SCHEMA = "umrunbook-agent-readiness/1"
 
 #: The manifest keys, in the order they appear in the agent (the agent checks this order). The one
 #: list: :func:`agent_source` writes it into the agent as ``readonly UM_MANIFEST_KEYS=(...)``.
@@ -65,6 +68,8 @@ MANIFEST_KEYS: tuple[str, ...] = (
     "version_files",
     "snapshot",
     "metered_servers",
+    "tdnf_check",
+    "proxy",
     "generator",
     "self_sha256",
 )
@@ -105,6 +110,8 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
     "free_space_min_mb": (re.compile(r"[0-9]+"), "must be a whole number"),
     "status_timeout": (re.compile(r"[0-9]+"), "must be a whole number of seconds"),
     "ssh_service_manager": (re.compile(r"service|systemctl"), "must be service or systemctl"),
+    "tdnf_check": (re.compile(r"yes|no"), "must be yes or no"),
+    "proxy": (re.compile(r"[A-Za-z0-9.:\[\]-]*"), "must be host:port or empty"),
 }
 
 
@@ -268,8 +275,9 @@ def evidence_digest(text: str) -> str:
 _DIGEST_RE = re.compile(r'"digest": "sha256:([0-9a-f]{64})"')
 
 
-def verify_evidence_digest(text: str) -> bool:
-    """True when the agent's evidence JSON text is intact.
+def verify_evidence_digest(text: str, schema: str = EVIDENCE_SCHEMA) -> bool:
+    """True when the agent's evidence JSON text (of ``schema``: the evidence's, or
+    :data:`READINESS_SCHEMA` for a readiness file) is intact.
 
     The digest is ``"sha256:" + hex(SHA-256(T))`` where T is the file's exact text (UTF-8) with
     the one ``"digest": "sha256:<hex>"`` member replaced by ``"digest": ""``.
@@ -283,7 +291,7 @@ def verify_evidence_digest(text: str) -> bool:
         return False
     if not isinstance(data, dict) or data.get("digest") != f"sha256:{found[0]}":
         return False
-    if data.get("schema") != EVIDENCE_SCHEMA:
+    if data.get("schema") != schema:
         return False
     blank = _DIGEST_RE.sub('"digest": ""', text, count=1)
     return evidence_digest(blank) == found[0]

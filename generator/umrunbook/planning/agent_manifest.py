@@ -60,5 +60,10 @@ def manifest_for(
         "version_files": " ".join(settings.version_files),
         "snapshot": appliance.snapshot or "",
         "metered_servers": " ".join(appliance.metered_servers),
+        # readiness: the target's procedure checks tdnf; the proxy its proxy step sets.
+        "tdnf_check": "yes" if any(s.id == "check-tdnf" for s in procedure.steps) else "no",
+        "proxy": (appliance.proxy or "")
+        if any(s.condition == "proxy" for s in procedure.steps)
+        else "",
         "generator": generator,
     }

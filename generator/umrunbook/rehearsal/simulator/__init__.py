@@ -119,6 +119,11 @@ class ApplianceSpec:
     # A 9.x installation keeps scripts/status.sh (no source says it does; by default it has none).
     vcf_status_script: bool = False
     hostname_warning: bool = False  # a 9.x upgrade-um.sh warns about the host name
+    # What `chage -l root` says after "Password expires": "never", a date ("Jan 01, 2026"), or
+    # "password must be changed" (as chage prints an expired password).
+    root_password_expires: str = "never"
+    # The lines of /etc/sysconfig/proxy (none: the appliance has no such file).
+    proxy_lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +328,7 @@ class SimulatedAppliance:
         for unit, on in (("sshd-enabled", spec.ssh_enabled), ("sshd-running", spec.ssh_running)):
             (self.sim_dir / unit).write_text("yes\n" if on else "no\n", encoding="ascii")
         (self.root / "boot_id").write_text(f"{uuid.uuid4()}\n", encoding="ascii")
+        self._write_etc()
         shim = _data("shim.sh")
         for name in _SHIMS:
             path = self.root / "bin" / name
@@ -330,6 +336,27 @@ class SimulatedAppliance:
             path.chmod(0o755)
         ns_run = self.sim_dir / "ns-run.sh"
         ns_run.write_text(_data("ns-run.sh"), encoding="utf-8")
+
+    #: The appliance's public host keys (/etc/ssh/ssh_host_*_key.pub), made-up test keys.
+    HOST_KEYS: Mapping[str, str] = {
+        "ed25519": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1mU1hUsfF5mWbXyvN7mB9R2C5q3m7rXh2H2bS0d4Qe"
+        " root@um-ams-01",
+        "ecdsa": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJ"
+        "x0dGVzdC1rZXktb25seS1mb3ItdGhlLXNpbXVsYXRvcg== root@um-ams-01",
+    }
+
+    def _write_etc(self) -> None:
+        """/etc/ssh's public host keys and /etc/sysconfig/proxy (bound over the real ones)."""
+        ssh = self.root / "etc-ssh"
+        ssh.mkdir(parents=True, exist_ok=True)
+        for kind, line in self.HOST_KEYS.items():
+            (ssh / f"ssh_host_{kind}_key.pub").write_text(line + "\n", encoding="ascii")
+        sysconfig = self.root / "etc-sysconfig"
+        sysconfig.mkdir(parents=True, exist_ok=True)
+        if self.spec.proxy_lines:
+            (sysconfig / "proxy").write_text(
+                "".join(f"{line}\n" for line in self.spec.proxy_lines), encoding="utf-8"
+            )
 
     def _write_spec(self) -> None:
         """The behaviour, for the appliance's scripts (sim/spec.env, key=value)."""
@@ -692,6 +719,7 @@ class SimulatedAppliance:
         """Every path under the appliance's folders with its type, mode and content hash."""
         listing: dict[str, str] = {}
         tops = [self.vmware, self.state_dir, self.sim_dir, self.root / "boot_id"]
+        tops += [self.root / "etc-ssh", self.root / "etc-sysconfig"]
         if self.upload_path != self.install_dir:
             tops.append(self.upload_path)
         for top in tops:

@@ -63,6 +63,11 @@ main() {
   # root's home (upload folders, /root/upgrade) and the VM's CD/DVD drive (a file: empty when no
   # disc is in it, else the ISO's bytes).
   if [[ -d "$ROOT/home-root" ]]; then bind "$ROOT/home-root" /root dir; fi
+  # The public host keys (/etc/ssh/ssh_host_*_key.pub) and /etc/sysconfig (the proxy file).
+  # /etc/sysconfig first: where it is missing, an overlay of /etc makes it, which would hide a
+  # bind made before it.
+  if [[ -d "$ROOT/etc-sysconfig" ]]; then bind "$ROOT/etc-sysconfig" /etc/sysconfig dir; fi
+  if [[ -d "$ROOT/etc-ssh" ]]; then bind "$ROOT/etc-ssh" /etc/ssh dir; fi
   if [[ -f "$ROOT/cdrom-drive" ]]; then bind "$ROOT/cdrom-drive" /dev/cdrom file; fi
   # An ISO hop: the folder the files are uploaded to, and the ISO "mounted" where the vendor's
   # commands mount it (the harness plays the operator, who attaches and mounts it).

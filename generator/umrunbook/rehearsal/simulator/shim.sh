@@ -118,13 +118,16 @@ main() {
       printf 'Login           Failures Latest failure     From\n%-15s %8s\n' "${1#--user=}" 0
       ;;
     chage)
-      # chage -l USER: the appliance's accounts (root, usagemeter), none expiring.
+      # chage -l USER: the appliance's accounts (root, usagemeter); root's password expires as
+      # the spec says (usagemeter's never).
       if [[ "${1:-}" != -l || ! "${2:-}" =~ ^(root|usagemeter)$ ]]; then
         printf "chage: user '%s' does not exist in /etc/passwd\n" "${2:-}" >&2
         exit 1
       fi
+      local expires=never
+      if [[ "$2" == root ]]; then expires=$(spec_get root_password_expires); fi
       printf '%s\n' "Last password change					: May 20, 2025" \
-        "Password expires					: never" "Password inactive					: never" \
+        "Password expires					: ${expires:-never}" "Password inactive					: never" \
         "Account expires						: never"
       ;;
     mountpoint)
