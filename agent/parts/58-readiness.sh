@@ -167,7 +167,7 @@ proxy_masked() {
 }
 
 readiness_proxy() {
-  local file=/etc/sysconfig/proxy line raw="" found=""
+  local file=/etc/sysconfig/proxy line raw="" proxies=""
   if [[ ! -e "$file" ]]; then
     if [[ -n "${M[proxy]}" ]]; then
       ready_item "proxy" unknown "no $file on the appliance; the runbook's proxy step writes ${M[proxy]} into it"
@@ -186,13 +186,13 @@ readiness_proxy() {
     line=$(proxy_masked "$line")
     raw+="${raw:+$'\n'}$line"
     if [[ "$line" =~ ^[[:space:]]*(HTTP_PROXY|HTTPS_PROXY|http_proxy|https_proxy)=[\"\']?[^\"\'[:space:]] ]]; then
-      found+="${found:+, }${BASH_REMATCH[1]}"
+      proxies+="${proxies:+, }${BASH_REMATCH[1]}"
     fi
   done <"$file"
   if [[ -n "${M[proxy]}" ]]; then
-    ready_item "proxy" ready "$file is there (the runbook's proxy step sets ${M[proxy]} in it); now set: ${found:-none}" "$raw"
-  elif [[ -n "$found" ]]; then
-    ready_item "proxy" unknown "$file sets $found, and the inventory names no proxy: confirm the appliance reaches what it needs through it" "$raw"
+    ready_item "proxy" ready "$file is there (the runbook's proxy step sets ${M[proxy]} in it); now set: ${proxies:-none}" "$raw"
+  elif [[ -n "$proxies" ]]; then
+    ready_item "proxy" unknown "$file sets $proxies, and the inventory names no proxy: confirm the appliance reaches what it needs through it" "$raw"
   else
     ready_item "proxy" ready "$file sets no proxy, and the inventory names none" "$raw"
   fi

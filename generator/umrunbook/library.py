@@ -304,9 +304,16 @@ def _write_as_executed(
     errors: list[str],
     warnings: list[str],
 ) -> str:
-    from umrunbook.evidence.ingest import as_executed_files, foreign_agent, group, mismatch
-    from umrunbook.faces.registry import parse_formats, parse_paper
-    from umrunbook.package.build import update_package
+    from umrunbook.evidence.ingest import (
+        as_executed_files,
+        foreign_agent,
+        group,
+        mismatch,
+        readiness_by_appliance,
+    )
+    from umrunbook.faces.registry import RenderOptions, parse_formats, parse_paper
+    from umrunbook.package.build import appliance_files, update_package
+    from umrunbook.planning.night import night_plan
 
     chosen = parse_formats(formats)
     chosen_paper = parse_paper(paper)
@@ -328,6 +335,25 @@ def _write_as_executed(
         doubt = foreign_agent(item, _package_agents(out, plan.appliance.name))
         if doubt:
             warnings.append(f"warning: {doubt}")
-    files = as_executed_files(plans, group(usable), chosen, chosen_paper)
-    notes = update_package(out, plans, files)
-    return "\n".join([*notes, f"Wrote {len(files)} as-executed files to {out}"])
+    runs = group(usable)
+    readiness = readiness_by_appliance(plans, runs)
+    files = as_executed_files(plans, runs, chosen, chosen_paper, readiness)
+    written = [f"Wrote {len(files)} as-executed files to {out}"]
+    if readiness:
+        # The runbooks of the appliances with a readiness run, written again with it in their
+        # night plan; the index gets a Readiness column.
+        options = RenderOptions(formats=tuple(chosen), paper=chosen_paper)
+        night = night_plan(plans, plans[0].change)
+        runbooks: dict[str, bytes] = {}
+        for plan in plans:
+            if plan.appliance.name in readiness:
+                rendered = appliance_files(plan, options, night, readiness[plan.appliance.name])
+                prefix = f"{plan.appliance.name}/runbook."
+                runbooks.update({k: v for k, v in rendered.items() if k.startswith(prefix)})
+        files.update(runbooks)
+        written.append(
+            f"Wrote the readiness of {', '.join(sorted(readiness))} into {len(runbooks)} "
+            "runbook files and the index"
+        )
+    notes = update_package(out, plans, files, readiness or None)
+    return "\n".join([*notes, *written])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from umrunbook.errors import printable
-from umrunbook.evidence.records import AgentEvidence, Evidence, ManualEvidence
+from umrunbook.evidence.records import (
+    AgentEvidence,
+    Evidence,
+    ManualEvidence,
+    ReadinessEvidence,
+)
 from umrunbook.faces.humanize import duration
 from umrunbook.planning.plan import Plan
 from umrunbook.planning.records import StepRecord
@@ -31,6 +36,18 @@ class Execution:
     appliance: str
     agent: list[AgentEvidence] = field(default_factory=list)
     manual: list[ManualEvidence] = field(default_factory=list)
+    readiness: list[ReadinessEvidence] = field(default_factory=list)
+
+    @property
+    def executed(self) -> bool:
+        """Evidence of the night itself (a readiness run alone is not)."""
+        return bool(self.agent or self.manual)
+
+    def readiness_text(self) -> str:
+        """The latest readiness run's summary, "" where none was read."""
+        if not self.readiness:
+            return ""
+        return max(self.readiness, key=lambda r: r.written_at).summary
 
     def records(self) -> dict[str, list[StepRecord]]:
         """Every record by its record key (planning/records.py), as the view looks them up."""
@@ -57,6 +74,20 @@ def fleet_table(evidence: Sequence[Evidence]) -> str:
                     _short(item.started),
                     _short(item.finished),
                     duration(item.duration_s // 60) if item.duration_s is not None else "-",
+                ]
+            )
+        elif isinstance(item, ReadinessEvidence):
+            rows.append(
+                [
+                    item.appliance,
+                    item.target,
+                    "readiness",
+                    item.verdict,
+                    "",
+                    "",
+                    "",
+                    _short(item.written_at),
+                    "",
                 ]
             )
         else:
@@ -96,9 +127,22 @@ def group(evidence: Sequence[Evidence]) -> dict[str, Execution]:
         run = runs.setdefault(item.appliance.lower(), Execution(item.appliance))
         if isinstance(item, AgentEvidence):
             run.agent.append(item)
+        elif isinstance(item, ReadinessEvidence):
+            run.readiness.append(item)
         else:
             run.manual.append(item)
     return runs
+
+
+def readiness_by_appliance(plans: Sequence[Plan], runs: Mapping[str, Execution]) -> dict[str, str]:
+    """Each planned appliance's readiness summary, by its name, where a readiness run was read."""
+    found = {}
+    for plan in plans:
+        run = runs.get(plan.appliance.name.lower())
+        text = run.readiness_text() if run is not None else ""
+        if text:
+            found[plan.appliance.name] = text
+    return found
 
 
 def mismatch(plan: Plan, item: Evidence) -> str | None:
@@ -108,7 +152,7 @@ def mismatch(plan: Plan, item: Evidence) -> str | None:
             f"{item.path}: belongs to change {printable(item.ticket, newlines=False)}, but the "
             f"inventory is for {plan.change.ticket}"
         )
-    if isinstance(item, AgentEvidence):
+    if isinstance(item, AgentEvidence | ReadinessEvidence):
         targets = {hop.procedure.target for hop in plan.hops}
         if targets and item.target not in targets:
             return (
@@ -125,7 +169,7 @@ def foreign_agent(item: Evidence, package_agents: set[str]) -> str | None:
     The evidence's digest proves the file unchanged since it was written, not who wrote it;
     the agent's own file hash, recorded in it, is compared with the agents the package holds
     for that appliance, so evidence from another build of the agent is named."""
-    if not isinstance(item, AgentEvidence) or not package_agents:
+    if not isinstance(item, AgentEvidence | ReadinessEvidence) or not package_agents:
         return None
     if item.agent_file_sha256 in package_agents:
         return None
@@ -138,9 +182,14 @@ def foreign_agent(item: Evidence, package_agents: set[str]) -> str | None:
 
 
 def as_executed_files(
-    plans: Sequence[Plan], runs: dict[str, Execution], formats: Sequence[str], paper: str
+    plans: Sequence[Plan],
+    runs: dict[str, Execution],
+    formats: Sequence[str],
+    paper: str,
+    readiness: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """The as-executed runbooks of every appliance with evidence, keyed by package path."""
+    """The as-executed runbooks of every appliance with evidence of the night, keyed by
+    package path; `readiness` (by appliance name) goes into their night plans."""
     from umrunbook.faces.registry import RenderOptions, face
     from umrunbook.faces.view import runbook_view
     from umrunbook.planning.night import night_plan
@@ -150,12 +199,13 @@ def as_executed_files(
     night = night_plan(plans, plans[0].change) if plans else None
     for plan in plans:
         run = runs.get(plan.appliance.name.lower())
-        if run is None or not plan.hops:
+        if run is None or not run.executed or not plan.hops:
             continue
-        items: list[Evidence] = [*run.agent, *run.manual]
+        items: list[Evidence] = [*run.agent, *run.manual, *run.readiness]
         sources = [e.path for e in items]
         records = run.records()
-        view = runbook_view(plan, records, sources, night)
+        ready = (readiness or {}).get(plan.appliance.name, "")
+        view = runbook_view(plan, records, sources, night, ready)
         name = plan.appliance.name
         for fmt in formats:
             files[f"{name}/as-executed.{fmt}"] = face(fmt).renderer()(view, options)

@@ -11,7 +11,11 @@ from typing import Any
 
 from umrunbook.inventory.files import NotRegularFile, TooLarge, read_bounded
 from umrunbook.inventory.glyphs import shown
-from umrunbook.planning.agent_file import EVIDENCE_SCHEMA, verify_evidence_digest
+from umrunbook.planning.agent_file import (
+    EVIDENCE_SCHEMA,
+    READINESS_SCHEMA,
+    verify_evidence_digest,
+)
 from umrunbook.planning.records import SNAPSHOT_PREREQUISITE, StepRecord, prerequisite_key
 
 MANUAL_SCHEMA = "umrunbook-manual-steps/1"
@@ -48,7 +52,43 @@ class ManualEvidence:
     steps: tuple[StepRecord, ...]
 
 
-Evidence = AgentEvidence | ManualEvidence
+@dataclass(frozen=True, slots=True)
+class ReadinessItem:
+    item: str
+    verdict: str  # "ready", "not ready" or "unknown"
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessEvidence:
+    """What the agent's readiness command found, days before the window."""
+
+    path: str
+    appliance: str
+    ticket: str
+    target: str
+    written_at: str
+    verdict: str  # "ready", "not ready" or "unknown"
+    items: tuple[ReadinessItem, ...]
+    host_keys: tuple[str, ...] = ()
+    agent_file_sha256: str = ""
+    steps: tuple[StepRecord, ...] = ()  # none: no runbook step is done days before
+
+    @property
+    def summary(self) -> str:
+        """ "not ready (root password: ...; free space: ...), recorded 2026-12-01 10:00"."""
+        worst = [i for i in self.items if i.verdict == self.verdict]
+        if self.verdict == "ready" or not worst:
+            why = "every item ready"
+        else:
+            why = "; ".join(f"{i.item}: {i.why}" for i in worst)
+        recorded = self.written_at.replace("T", " ").removesuffix("Z")[:16]
+        return f"{self.verdict} ({why})" + (f", recorded {recorded} UTC" if recorded else "")
+
+
+Evidence = AgentEvidence | ManualEvidence | ReadinessEvidence
+
+READINESS_VERDICTS = ("ready", "not ready", "unknown")
 
 
 def load_evidence(path: Path) -> Evidence:
@@ -90,11 +130,20 @@ def load_evidence(path: Path) -> Evidence:
                 "run the agent's report command to write it again"
             )
         return _agent_evidence(name, document)
+    if schema == READINESS_SCHEMA:
+        if not verify_evidence_digest(text, READINESS_SCHEMA):
+            raise EvidenceError(
+                f"{name}: its digest does not match its content: the file was changed after "
+                "the agent wrote it\n  hint: use the file exactly as the agent wrote it; "
+                "run the agent's readiness command again"
+            )
+        return _readiness_evidence(name, document)
     if schema == MANUAL_SCHEMA:
         return _manual_evidence(name, document)
     raise EvidenceError(
         f"{name}: not an umrunbook evidence file (schema {schema!r}; expected "
-        f"{EVIDENCE_SCHEMA!r} from the agent or {MANUAL_SCHEMA!r} from the HTML runbook)"
+        f"{EVIDENCE_SCHEMA!r} or {READINESS_SCHEMA!r} from the agent or {MANUAL_SCHEMA!r} "
+        "from the HTML runbook)"
     )
 
 
@@ -270,6 +319,31 @@ def _free_space_detail(space: Any) -> str:
     if accepted:
         text += f", below it: accepted with {accepted}"
     return text
+
+
+def _readiness_evidence(name: str, d: dict[str, Any]) -> ReadinessEvidence:
+    for key in ("appliance", "ticket", "target"):
+        if not isinstance(d.get(key), str) or (key != "target" and not d[key]):
+            raise EvidenceError(f"{name}: the agent's readiness file lacks {key!r}")
+    if d.get("verdict") not in READINESS_VERDICTS or not isinstance(d.get("items"), list):
+        raise EvidenceError(f"{name}: the agent's readiness file lacks its verdict and items")
+    items = []
+    for index, item in enumerate(d["items"]):
+        if not isinstance(item, dict) or item.get("verdict") not in READINESS_VERDICTS:
+            raise EvidenceError(f"{name}: items[{index}] is not a readiness item")
+        items.append(ReadinessItem(_text(item.get("item")), item["verdict"], _text(item.get("why"))))
+    keys = d.get("host_keys")
+    return ReadinessEvidence(
+        path=name,
+        appliance=d["appliance"],
+        ticket=d["ticket"],
+        target=d["target"],
+        written_at=_text(d.get("written_at")),
+        verdict=d["verdict"],
+        items=tuple(items),
+        host_keys=tuple(_text(k) for k in keys) if isinstance(keys, list) else (),
+        agent_file_sha256=_text(_get(d, "agent", "file_sha256")),
+    )
 
 
 def _manual_evidence(name: str, d: dict[str, Any]) -> ManualEvidence:

@@ -346,6 +346,8 @@ def _night_data(view: RunbookView) -> dict[str, Any]:
         "latest": night.latest_backout,
         "warning": _typographic(night.warning),
         "fits": _typographic(words.NIGHT_FITS),
+        "readiness_label": words.NIGHT_READINESS,
+        "readiness": night.readiness,
         "appliances": [
             {
                 "name": n.name,

@@ -124,6 +124,7 @@ NIGHT_IRREVERSIBLE = "Irreversible"
 NIGHT_NO_RETURN = "Point of no return"
 NIGHT_LATEST_BACKOUT = "Latest backout start"
 NIGHT_FITS = "The window holds the plan and a backout."
+NIGHT_READINESS = "Readiness"
 NIGHT_NO_RETURN_VENDOR = (
     "once this step passes, do not revert to the snapshot: the vendor advises it for 4.5"
 )
@@ -280,6 +281,9 @@ class NightView:
     backout_minutes: int
     fits: bool
     warning: str  # "" when the window holds the plan and a backout
+    # The runbook's appliance's readiness run, as ingest read it: "ready (every item is
+    # ready), recorded 2026-12-01 10:00"; "" where none is recorded.
+    readiness: str = ""
 
     @property
     def warning_or_fits(self) -> str:
@@ -383,8 +387,9 @@ def clock(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 
 
-def night_view(night: NightPlan, this: str = "") -> NightView:
-    """The night plan's view; `this` marks the runbook's own appliance."""
+def night_view(night: NightPlan, this: str = "", readiness: str = "") -> NightView:
+    """The night plan's view; `this` marks the runbook's own appliance, `readiness` is what
+    its readiness run found ("" where none is recorded)."""
     return NightView(
         heading=NIGHT_PLAN,
         intro=NIGHT_INTRO,
@@ -398,6 +403,7 @@ def night_view(night: NightPlan, this: str = "") -> NightView:
         backout_minutes=night.timing.backout_minutes,
         fits=night.fits,
         warning="" if night.fits else window_warning(night.timing),
+        readiness=readiness,
     )
 
 
@@ -431,9 +437,11 @@ def runbook_view(
     executed: Executed | None = None,
     executed_from: Sequence[str] = (),
     night: NightPlan | None = None,
+    readiness: str = "",
 ) -> RunbookView:
     """The view of one plan; with `executed` (records by record key), the as-executed one.
-    `night` is the fleet's night plan; without it, this appliance's alone."""
+    `night` is the fleet's night plan; without it, this appliance's alone. `readiness`: what
+    the appliance's readiness run found, for the night plan ("" where none is recorded)."""
     multi = len(plan.hops) > 1
     a = plan.appliance
     title = TITLE_EXECUTED if executed is not None else TITLE_PLANNED
@@ -462,7 +470,7 @@ def runbook_view(
             (h.procedure.target, h.procedure.notice) for h in plan.hops if h.procedure.notice
         ),
         known_errors=_known_errors(plan),
-        night=night_view(night or night_plan((plan,), plan.change), a.name),
+        night=night_view(night or night_plan((plan,), plan.change), a.name, readiness),
     )
 
 

@@ -12,7 +12,7 @@ import io
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +70,11 @@ def select(plans: Sequence[Plan], only: Sequence[str]) -> tuple[Plan, ...]:
 
 
 def appliance_files(
-    plan: Plan, options: RenderOptions, night: NightPlan | None = None
+    plan: Plan, options: RenderOptions, night: NightPlan | None = None, readiness: str = ""
 ) -> dict[str, bytes]:
     """The files of one appliance, keyed by their path inside the package; `night` is the
-    fleet's night plan (its times depend on the appliances before this one)."""
+    fleet's night plan (its times depend on the appliances before this one); `readiness`
+    what its readiness run found (ingest's), for the night plan."""
     if plan.state != PLANNED:
         return {}
     from umrunbook.faces.transfer import transfer_files
@@ -81,7 +82,7 @@ def appliance_files(
 
     name = plan.appliance.name
     files: dict[str, bytes] = {}
-    view = runbook_view(plan, night=night)
+    view = runbook_view(plan, night=night, readiness=readiness)
     for fmt in options.formats:
         files[f"{name}/runbook.{fmt}"] = face(fmt).renderer()(view, options)
     for hop in plan.hops:
@@ -91,11 +92,14 @@ def appliance_files(
 
 
 def _fleet_index(
-    plans: Sequence[Plan], files: dict[str, bytes], night: NightPlan | None = None
+    plans: Sequence[Plan],
+    files: dict[str, bytes],
+    night: NightPlan | None = None,
+    readiness: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
     from umrunbook.faces.index import render_index
 
-    return {"index.html": render_index(plans, files, night=night)}
+    return {"index.html": render_index(plans, files, readiness=readiness, night=night)}
 
 
 def fleet_csv(plans: Sequence[Plan]) -> bytes:
@@ -278,11 +282,15 @@ def _render_into(
 
 
 def update_package(
-    out_dir: Path, plans: Sequence[Plan], files: dict[str, bytes]
+    out_dir: Path,
+    plans: Sequence[Plan],
+    files: dict[str, bytes],
+    readiness: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
-    """Add or replace files in an existing package (as-executed runbooks), with the fleet
-    index written again; every other file it owns is carried over as it is, and what it
-    does not own is not touched. Returns what the operator should know."""
+    """Add or replace files in an existing package (as-executed runbooks, runbooks with their
+    readiness), with the fleet index written again (with a Readiness column where `readiness`
+    is given); every other file it owns is carried over as it is, and what it does not own is
+    not touched. Returns what the operator should know."""
     try:
         out_dir = package_folder(out_dir)
         previous = prepare(out_dir)
@@ -304,7 +312,7 @@ def update_package(
             kept[name] = digest
         new = dict(files)
         view = {**{name: b"" for name in kept}, **new}
-        new.update(_fleet_index(plans, view))
+        new.update(_fleet_index(plans, view, readiness=readiness))
         write_package_atomically(
             out_dir, new, executable_files(list(new)), kept, previous.appliances, previous
         )
