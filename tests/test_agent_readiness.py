@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.agent.helpers import APPLIANCE, TICKET, Rig, make_rig
+from umrunbook.inventory import fields
 from umrunbook.planning.agent_file import READINESS_SCHEMA, verify_evidence_digest
 from umrunbook.rehearsal.simulator import ApplianceSpec, SimulatedAppliance
 
@@ -34,7 +35,9 @@ def changed_outside_readiness(before: dict[str, str], after: dict[str, str]) -> 
     mine = {"state", "state/.lock", "sim/polls"}
     paths = set(before) | set(after)
     return sorted(
-        p for p in paths if before.get(p) != after.get(p) and not p.startswith(own) and p not in mine
+        p
+        for p in paths
+        if before.get(p) != after.get(p) and not p.startswith(own) and p not in mine
     )
 
 
@@ -67,6 +70,8 @@ def test_a_ready_appliance(tmp_path: Path) -> None:
     }  # fmt: skip
     assert all(item["verdict"] == "ready" for item in got.values()), got
     assert "ssh-ed25519 " in got["host keys"]["raw"]
+    for line in data["host_keys"]:  # type: ignore[attr-defined]
+        fields.host_key(line)  # ready to paste into the inventory's ssh_host_key
     assert "Password expires" in got["root password"]["raw"]  # raw output beside the verdict
     assert "never expires" in got["root password"]["why"]
     assert "3.1.8" in got["tdnf"]["why"] and "field report" in got["tdnf"]["why"]

@@ -40,10 +40,8 @@ def package(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def ingest(path: Path, inventory: Path, out: Path) -> tuple[int, str, str]:
-    result = umrunbook(
-        ["ingest", str(path), "--inventory", str(inventory), "--out", str(out)]
-        + ["--format", "md,html"]
-    )
+    args = ["ingest", str(path), "--inventory", str(inventory), "--out", str(out)]
+    result = umrunbook([*args, "--format", "md,html"])
     return result.returncode, result.stdout, result.stderr
 
 
@@ -65,6 +63,11 @@ def test_readiness_goes_into_the_index_and_the_night_plan(
     assert "not recorded" in index  # the appliances without a readiness run
 
     runbook = (out / "um-ams-01" / "runbook.md").read_text(encoding="utf-8")
+    part = runbook[runbook.index("### Readiness (days before the window)") :]
+    assert part.index("**Source:** Added by umrunbook: what the night depends on") < 200
+    assert "`bash /root/um-upgrade-agent.sh readiness`" in part
+    # The part names the file where the package's evidence fetch puts it.
+    assert f"`umrunbook ingest um-ams-01/evidence/um-upgrade-agent/{readiness_file.name} " in part
     night = runbook[runbook.index("## Night plan") : runbook.index("## Plan")]
     assert "**Readiness:** not ready (root password: root" in night
     assert "expired on Jan 01, 2020" in night and "recorded 20" in night

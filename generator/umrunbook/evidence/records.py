@@ -331,7 +331,9 @@ def _readiness_evidence(name: str, d: dict[str, Any]) -> ReadinessEvidence:
     for index, item in enumerate(d["items"]):
         if not isinstance(item, dict) or item.get("verdict") not in READINESS_VERDICTS:
             raise EvidenceError(f"{name}: items[{index}] is not a readiness item")
-        items.append(ReadinessItem(_text(item.get("item")), item["verdict"], _text(item.get("why"))))
+        items.append(
+            ReadinessItem(_text(item.get("item")), item["verdict"], _text(item.get("why")))
+        )
     keys = d.get("host_keys")
     return ReadinessEvidence(
         path=name,

@@ -328,6 +328,7 @@ def view_data(view: RunbookView) -> dict[str, Any]:
             "attached": list(view.sign_off.attached),
         },
         "night": _night_data(view),
+        "readiness_part": _readiness_part_data(view),
     }
 
 
@@ -373,6 +374,18 @@ def _night_data(view: RunbookView) -> dict[str, Any]:
             }
             for n in night.appliances
         ],
+    }
+
+
+def _readiness_part_data(view: RunbookView) -> dict[str, Any]:
+    """The "Readiness (days before the window)" part ({} where the runbook has none)."""
+    part = view.readiness_part
+    if part is None:
+        return {}
+    return {
+        "heading": part.heading,
+        "source": _typographic(part.source_label),
+        "lines": [{"text": _typographic(t), "command": c} for t, c in part.lines],
     }
 
 

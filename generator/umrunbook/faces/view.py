@@ -39,7 +39,7 @@ from umrunbook.faces.uploads import (
 from umrunbook.planning.between import GO_NO_GO_TITLE, NO_REVERT_FROM, is_checkpoint
 from umrunbook.planning.night import VERIFY_STEP as NO_RETURN_STEP
 from umrunbook.planning.night import ApplianceNight, NightPlan, night_plan
-from umrunbook.planning.plan import Hop, Plan, PlannedStep, source_label
+from umrunbook.planning.plan import LABELS, Hop, Plan, PlannedStep, source_label
 from umrunbook.planning.records import (
     CERTIFICATES_KEY,
     CLEANUP_KEY,
@@ -125,6 +125,24 @@ NIGHT_NO_RETURN = "Point of no return"
 NIGHT_LATEST_BACKOUT = "Latest backout start"
 NIGHT_FITS = "The window holds the plan and a backout."
 NIGHT_READINESS = "Readiness"
+READINESS_HEADING = "Readiness (days before the window)"
+READINESS_REASON = (
+    "what the night depends on (root's password, the host key, free space, the version, tdnf, "
+    "the services, the proxy) is checked days before, so a problem is fixed before the window, "
+    "not found inside it"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessPart:
+    """How to run the agent's readiness command days before the window: each line is prose
+    and, where there is one, the command it gives ("" for none)."""
+
+    heading: str
+    source_label: str  # "Added by umrunbook: <why>"
+    lines: tuple[tuple[str, str], ...]
+
+
 NIGHT_NO_RETURN_VENDOR = (
     "once this step passes, do not revert to the snapshot: the vendor advises it for 4.5"
 )
@@ -325,6 +343,7 @@ class RunbookView:
     notices: tuple[tuple[str, str], ...] = ()
     known_errors: tuple[KnownErrorView, ...] = ()
     night: NightView | None = None  # the night plan, the runbook's first section
+    readiness_part: ReadinessPart | None = None  # how to run the readiness, days before
 
     @property
     def ticks(self) -> tuple[Tick, ...]:
@@ -471,6 +490,52 @@ def runbook_view(
         ),
         known_errors=_known_errors(plan),
         night=night_view(night or night_plan((plan,), plan.change), a.name, readiness),
+        readiness_part=readiness_part(plan) if plan.hops else None,
+    )
+
+
+def readiness_part(plan: Plan) -> ReadinessPart:
+    """The runbook's "Readiness (days before the window)" part, with the first upgrade's
+    agent and evidence fetch (the readiness describes the appliance as it is before it)."""
+    import re
+
+    from umrunbook.planning.agent_manifest import STATE_DIR
+
+    hop = plan.hops[0]
+    name = plan.appliance.name
+    ticket = re.sub(r"[^A-Za-z0-9._-]", "_", plan.change.ticket) or "none"
+    readiness_file = f"{STATE_DIR}/readiness-{name}-{ticket}.json"
+    fetched = f"{name}/evidence/um-upgrade-agent/readiness-{name}-{ticket}.json"
+    agent = f"{name}/{hop.folder}agent/{hop.agent.name}"
+    return ReadinessPart(
+        heading=READINESS_HEADING,
+        source_label=f"{LABELS['tool']}: {READINESS_REASON}",
+        lines=(
+            (
+                f"A few days before the window, copy this appliance's agent, {agent} in the "
+                "change package, to root's home folder /root on the appliance (binary mode: "
+                "over SSH once the SSH step is done, or as the runbook's upload does).",
+                "",
+            ),
+            ("As root on the appliance, run:", f"bash /root/{hop.agent.name} readiness"),
+            (
+                "It only reads: it changes nothing but its own records, and writes "
+                f"{readiness_file}: each item READY, NOT READY or UNKNOWN, and why. Fix what "
+                "is NOT READY before the window; check what is UNKNOWN by hand.",
+                "",
+            ),
+            (
+                "Copy the agent's folder back with the evidence fetch of this package "
+                f"({name}/{hop.folder}transfer/fetch-evidence.sh, or winscp-fetch-evidence.cmd "
+                "on Windows), then read it in:",
+                f"umrunbook ingest {fetched} --inventory INVENTORY --out PACKAGE",
+            ),
+            (
+                "The night plan of this runbook and the fleet index then show its readiness "
+                "(ready / not ready, and why).",
+                "",
+            ),
+        ),
     )
 
 

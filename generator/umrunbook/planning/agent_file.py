@@ -20,9 +20,9 @@ from importlib import resources
 __all__ = [
     "AGENT_FILE_NAME",
     "EVIDENCE_SCHEMA",
-    "READINESS_SCHEMA",
     "MANIFEST_KEYS",
     "MANIFEST_VERSION",
+    "READINESS_SCHEMA",
     "agent_parts",
     "agent_source",
     "build_agent",

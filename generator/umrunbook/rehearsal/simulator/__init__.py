@@ -337,12 +337,14 @@ class SimulatedAppliance:
         ns_run = self.sim_dir / "ns-run.sh"
         ns_run.write_text(_data("ns-run.sh"), encoding="utf-8")
 
-    #: The appliance's public host keys (/etc/ssh/ssh_host_*_key.pub), made-up test keys.
+    #: The appliance's public host keys (/etc/ssh/ssh_host_*_key.pub): test keys, the ed25519
+    #: one the example inventory's um-ams-01 pins.
     HOST_KEYS: Mapping[str, str] = {
-        "ed25519": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1mU1hUsfF5mWbXyvN7mB9R2C5q3m7rXh2H2bS0d4Qe"
-        " root@um-ams-01",
-        "ecdsa": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJ"
-        "x0dGVzdC1rZXktb25seS1mb3ItdGhlLXNpbXVsYXRvcg== root@um-ams-01",
+        "ed25519": "ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAICNP8KqokjuNoiuoVu5vMer+SR0pzsOgcK8FNRL1b/1Y root@um-ams-01",
+        "ecdsa": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJBTTF"
+        "WjIFDo7rvmc1HLkQtOQbyhwr23i5ht0j4WhHO8v6szq6wsxUxVhNCG90wlLDunGs4HbyFySlo2J0wzilI= "
+        "root@um-ams-01",
     }
 
     def _write_etc(self) -> None:
