@@ -63,12 +63,12 @@ def test_readiness_goes_into_the_index_and_the_night_plan(
     assert "not recorded" in index  # the appliances without a readiness run
 
     runbook = (out / "um-ams-01" / "runbook.md").read_text(encoding="utf-8")
-    part = runbook[runbook.index("### Readiness (days before the window)") :]
+    part = runbook[runbook.index("## Readiness (days before the window)") :]
     assert part.index("**Source:** Added by umrunbook: what the night depends on") < 200
     assert "`bash /root/um-upgrade-agent.sh readiness`" in part
     # The part names the file where the package's evidence fetch puts it.
     assert f"`umrunbook ingest um-ams-01/evidence/um-upgrade-agent/{readiness_file.name} " in part
-    night = runbook[runbook.index("## Night plan") : runbook.index("## Plan")]
+    night = runbook[runbook.index("## Night plan") : runbook.index("## Readiness (days")]
     assert "**Readiness:** not ready (root password: root" in night
     assert "expired on Jan 01, 2020" in night and "recorded 20" in night
     page = html.unescape((out / "um-ams-01" / "runbook.html").read_text(encoding="utf-8"))
