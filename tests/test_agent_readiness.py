@@ -124,3 +124,20 @@ def test_a_proxy_the_inventory_does_not_name_is_unknown(tmp_path: Path) -> None:
     assert rig.agent("readiness").code == 0
     proxy = items(readiness(rig))["proxy"]
     assert proxy["verdict"] == "unknown" and "HTTP_PROXY" in proxy["why"], proxy
+
+
+def test_the_manifest_names_the_tdnf_step_and_the_proxy_where_the_procedure_has_them(
+    tmp_path: Path,
+) -> None:
+    from tests.test_routes import route_plans
+
+    first, second = route_plans(tmp_path)
+    hop45, hop47 = (dict(hop.agent.manifest) for hop in first.hops)
+    steps45 = [s.id for s in first.hops[0].steps]
+    assert "check-tdnf" in steps45 and hop45["tdnf_check"] == "yes"
+    assert hop45["proxy"] == "proxy.corp.example:3128"  # 4.5 sets the site's proxy
+    assert hop47["proxy"] == ""  # from 4.6 the procedure sets none
+    assert hop47["tdnf_check"] == (
+        "yes" if "check-tdnf" in [s.id for s in first.hops[1].steps] else "no"
+    )
+    assert dict(second.hops[0].agent.manifest)["proxy"] == ""  # no proxy in the inventory
