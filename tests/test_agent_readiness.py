@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 from tests.agent.helpers import APPLIANCE, TICKET, Rig, make_rig
+from tests.helpers import NOW, route_inventory_text
+from umrunbook.catalogue.procedure import load_catalogue
 from umrunbook.inventory import fields
+from umrunbook.inventory.load import load_inventory
 from umrunbook.planning.agent_file import READINESS_SCHEMA, verify_evidence_digest
+from umrunbook.planning.bind import plan_fleet
 from umrunbook.rehearsal.simulator import ApplianceSpec, SimulatedAppliance
 
 
@@ -129,9 +133,11 @@ def test_a_proxy_the_inventory_does_not_name_is_unknown(tmp_path: Path) -> None:
 def test_the_manifest_names_the_tdnf_step_and_the_proxy_where_the_procedure_has_them(
     tmp_path: Path,
 ) -> None:
-    from tests.test_routes import route_plans
-
-    first, second = route_plans(tmp_path)
+    text = route_inventory_text() + "    proxy: proxy.corp.example:3128\n"
+    text += "  - name: um-ams-02\n    host: um-ams-02.corp.example\n    version: 4.2.0\n"
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text, encoding="utf-8")
+    first, second = plan_fleet(load_inventory(path), load_catalogue(), NOW)
     hop45, hop47 = (dict(hop.agent.manifest) for hop in first.hops)
     steps45 = [s.id for s in first.hops[0].steps]
     assert "check-tdnf" in steps45 and hop45["tdnf_check"] == "yes"
