@@ -245,3 +245,46 @@ def test_the_verify_step_carries_the_point_of_no_return_from_4_5(tmp_path: Path)
         assert not [sv for hv in view.hops for p in hv.phases for sv in p.steps if sv.marker]
         assert view.night is not None
         assert all(e.kind != "no-return" for e in view.night.appliances[0].events)
+
+
+def test_a_large_fleets_runbook_shows_its_neighbours_and_the_index_the_whole_night(
+    tmp_path: Path,
+) -> None:
+    """A runbook's night table lists the whole fleet while the cover can hold it; beyond that,
+    its appliance with the two before and after it, and where the rest is."""
+    text = textwrap.dedent(ROUTE % {"target": "4.3", "sha": "1" * 64}).replace(
+        '  via: ["4.5"]\n', ""
+    )
+    head = text[: text.index("appliances:")]
+    rows = "".join(
+        f"  - name: um-{n:02d}\n    host: um-{n:02d}.corp.example\n    version: 4.2.0\n"
+        for n in range(1, 31)
+    )
+    path = tmp_path / "inventory.yaml"
+    path.write_text(head + "appliances:\n" + rows, encoding="utf-8")
+    plans = plan_fleet(load_inventory(path), CATALOGUE, NOW)
+    night = night_plan(plans, plans[0].change)
+    view = night_view(night, "um-15")
+    assert [a.name for a in view.appliances] == ["um-13", "um-14", "um-15", "um-16", "um-17"]
+    assert view.more.startswith("um-15 is appliance 15 of 30;") and "index.html" in view.more
+    first = night_view(night, "um-01")
+    assert [a.name for a in first.appliances] == ["um-01", "um-02", "um-03"]
+    assert len(night_view(night).appliances) == 30  # the index's: the whole fleet
+    small = night_plan(plans[:4], plans[0].change)
+    assert [a.name for a in night_view(small, "um-02").appliances] == [
+        "um-01",
+        "um-02",
+        "um-03",
+        "um-04",
+    ]
+    assert night_view(small, "um-02").more == ""
+    out = tmp_path / "pkg"
+    result = umrunbook(
+        ["render", str(path), "--out", str(out), "--only", "um-15", "--format", "md"]
+    )
+    assert result.returncode == 0, result.stderr
+    markdown = (out / "um-15" / "runbook.md").read_text(encoding="utf-8")
+    assert (
+        "um-15 is appliance 15 of 30;" in markdown
+        and "| um-13 |" not in markdown.split("um-15 is appliance")[1].split("##")[0]
+    )

@@ -349,6 +349,7 @@ def _night_data(view: RunbookView) -> dict[str, Any]:
         "fits": _typographic(words.NIGHT_FITS),
         "readiness_label": words.NIGHT_READINESS,
         "readiness": night.readiness,
+        "more": _typographic(night.more),
         "appliances": [
             {
                 "name": n.name,

@@ -302,6 +302,9 @@ class NightView:
     # The runbook's appliance's readiness run, as ingest read it: "ready (every item is
     # ready), recorded 2026-12-01 10:00"; "" where none is recorded.
     readiness: str = ""
+    # In a runbook of a large fleet, where the rows around its appliance stand for the rest:
+    # "um-017 is appliance 17 of 500; ..." ("" where every appliance is listed).
+    more: str = ""
 
     @property
     def warning_or_fits(self) -> str:
@@ -409,6 +412,7 @@ def clock(moment: datetime) -> str:
 def night_view(night: NightPlan, this: str = "", readiness: str = "") -> NightView:
     """The night plan's view; `this` marks the runbook's own appliance, `readiness` is what
     its readiness run found ("" where none is recorded)."""
+    shown, more = _night_rows(night, this)
     return NightView(
         heading=NIGHT_PLAN,
         intro=NIGHT_INTRO,
@@ -417,13 +421,36 @@ def night_view(night: NightPlan, this: str = "", readiness: str = "") -> NightVi
             f"{night.window_end.strftime('%Y-%m-%d %H:%M')} ({night.offset})"
         ),
         offset=night.offset,
-        appliances=tuple(_night_appliance(a, a.name == this) for a in night.appliances),
+        appliances=tuple(_night_appliance(a, a.name == this) for a in shown),
         latest_backout=clock(night.latest_backout_start),
         backout_minutes=night.timing.backout_minutes,
         fits=night.fits,
         warning="" if night.fits else window_warning(night.timing),
         readiness=readiness,
+        more=more,
     )
+
+
+# The rows a runbook's cover holds beside its summary and sign-off: a layout limit, not a rule
+# of the night. A larger fleet shows its appliance with the two before and after it (who hands
+# over to whom); the index and the ticket list the whole fleet.
+RUNBOOK_NIGHT_ROWS = 10
+NIGHT_NEIGHBOURS = 2
+
+
+def _night_rows(night: NightPlan, this: str) -> tuple[tuple[ApplianceNight, ...], str]:
+    rows = night.appliances
+    names = [a.name for a in rows]
+    if not this or len(rows) <= RUNBOOK_NIGHT_ROWS or this not in names:
+        return rows, ""
+    at = names.index(this)
+    low, high = max(0, at - NIGHT_NEIGHBOURS), min(len(rows), at + NIGHT_NEIGHBOURS + 1)
+    more = (
+        f"{this} is appliance {at + 1} of {len(rows)}; this table shows it with the appliances "
+        f"just before and after it. The fleet's whole night plan is in the package's index.html "
+        f"and in the ticket."
+    )
+    return rows[low:high], more
 
 
 def _night_appliance(a: ApplianceNight, this: bool) -> NightAppliance:
