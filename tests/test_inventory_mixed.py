@@ -200,3 +200,39 @@ def test_one_package_one_fleet_csv_one_ticket(tmp_path: Path) -> None:
     result = umrunbook(["check", str(MIXED)])
     assert result.returncode == 0, result.stderr
     assert "4 appliances, targets 4.3, 4.7" in result.stdout
+
+
+def test_the_mixed_fleets_pdf_cover_lists_the_four_in_order_and_the_ticket_is_one_change(
+    tmp_path: Path,
+) -> None:
+    """Issue's measure: one package for two targets and a route, whose PDF cover lists the
+    four appliances in order with their clock times, and one ticket for them all."""
+    import re
+    import subprocess
+
+    from tests.conftest import need
+
+    need("pdftotext")
+    out = tmp_path / "pkg"
+    result = umrunbook(["render", str(MIXED), "--out", str(out), "--format", "pdf"])
+    assert result.returncode == 0, result.stderr
+    names = ["um-mix-01", "um-mix-02", "um-mix-03", "um-mix-04"]
+    for name in names:
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(out / name / "runbook.pdf"), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        cover = text.split("\f")[0]
+        assert "Sign-off" in cover and "Night plan" in cover, name
+        rows = [
+            (m.group(1), m.group(2), m.group(3))
+            for m in re.finditer(r"^\s*(\d\d:\d\d)\s+(\d\d:\d\d)\s+(um-mix-0\d)", cover, re.M)
+        ]
+        assert [r[2] for r in rows] == names, (name, rows)
+        assert all(rows[n][1] == rows[n + 1][0] for n in range(3))  # one after another
+    ticket = umrunbook(["ticket", str(MIXED), "--format", "json"])
+    assert ticket.returncode == 0, ticket.stderr
+    fields = json.loads(ticket.stdout)
+    assert fields["affected_cis"] == names and fields["cmdb_ci"] == "um-mix-01"
