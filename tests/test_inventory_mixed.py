@@ -236,3 +236,19 @@ def test_the_mixed_fleets_pdf_cover_lists_the_four_in_order_and_the_ticket_is_on
     assert ticket.returncode == 0, ticket.stderr
     fields = json.loads(ticket.stdout)
     assert fields["affected_cis"] == names and fields["cmdb_ci"] == "um-mix-01"
+
+
+def test_a_bundles_entry_for_upgrade_target_is_refused_at_its_line(tmp_path: Path) -> None:
+    """upgrade.bundle is upgrade.target's bundle: an entry under bundles for the same target
+    would never be read, so it is named rather than ignored."""
+    text = HEAD.replace('    "4.3":', '    "4.7.0": {build: "1"}\n    "4.3":') + (
+        "appliances:\n  - {name: um-a, host: um-a.corp.example, version: 4.5.0}\n"
+    )
+    path = write(tmp_path, text)
+    result = umrunbook(["check", str(path)])
+    assert result.returncode == 2, result
+    assert (
+        f"{path}:9: upgrade.bundles.4.7.0: the bundle of upgrade.target (4.7) goes in "
+        "upgrade.bundle; this entry would never be read"
+    ) in result.stderr
+    assert "hint: move its values to upgrade.bundle and remove this entry" in result.stderr

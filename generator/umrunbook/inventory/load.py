@@ -31,6 +31,7 @@ from umrunbook.inventory.model import (
     Window,
 )
 from umrunbook.inventory.yamlsource import Map, Node, Scalar, Seq, YamlError, parse_yaml
+from umrunbook.versions import Version
 
 APPLIANCE_KEYS = (
     "name",
@@ -353,6 +354,17 @@ class _Reader:
                             where,
                             exc.message,
                             'name each bundle by its target version, e.g. "4.3"',
+                        )
+                        failed = True
+                        continue
+                    if target is not None and _same_version(key, target):
+                        # Never read: upgrade.bundle is the bundle of upgrade.target.
+                        self.problem(
+                            key_line,
+                            where,
+                            f"the bundle of upgrade.target ({target}) goes in upgrade.bundle; "
+                            "this entry would never be read",
+                            "move its values to upgrade.bundle and remove this entry",
                         )
                         failed = True
                         continue
@@ -698,6 +710,13 @@ def _kind(node: Node | None) -> str:
     if node is None or _is_null(node):
         return "nothing"
     return {Scalar: "a single value", Seq: "a list", Map: "a mapping"}[type(node)]
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version.parse(a) == Version.parse(b)
+    except ValueError:
+        return False
 
 
 def _is_secret(key: str) -> bool:
