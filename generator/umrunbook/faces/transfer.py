@@ -69,6 +69,7 @@ from umrunbook.faces.uploads import (
     winscp_quote,
     winscp_session_url,
 )
+from umrunbook.inventory.hostkeys import HostKey
 from umrunbook.planning.plan import Plan
 
 __all__ = [
@@ -152,18 +153,10 @@ def _fetch_sh(upload: Upload, batch_sha256: str) -> bytes:
         "evidence_json": upload.evidence_json,
         "agent_after": upload.agent_after,
         "evidence_relpath": upload.evidence_relpath,
-        "host_key_type": key.key_type if key else "",
-        "host_key_fingerprint": key.sha256 if key else "",
-        "host_key_algorithms": host_key_algorithms(key) if key else "",
-        "host_key_file": host_key_file(key) if key else "",
+        **_host_key_values(key),
         "batch_sha256": batch_sha256,
     }
-    header = (
-        f"# For {comment_text(upload.appliance)}, change {comment_text(upload.ticket)}; "
-        f"written by {comment_text(upload.generator)}."
-    )
-    lines = [header, *(f"{name}={sh_quote(value)}" for name, value in values.items())]
-    return with_values(read_template(f"transfer/{FETCH_SH}"), lines, list(values)).encode()
+    return _sh_program(FETCH_SH, upload, values)
 
 
 def _winscp_fetch_cmd(upload: Upload) -> bytes:
@@ -185,13 +178,7 @@ def _winscp_fetch_cmd(upload: Upload) -> bytes:
         "UM_SCRIPT_NAME": WINSCP_FETCH_SCRIPT,
         "UM_LOG_NAME": WINSCP_FETCH_LOG,
     }
-    header = (
-        f"rem For {rem_text(upload.appliance)}, change {rem_text(upload.ticket)}; "
-        f"written by {rem_text(upload.generator)}."
-    )
-    lines = [header, *(f'set "{name}={cmd_value(value)}"' for name, value in values.items())]
-    program = read_template(f"transfer/{WINSCP_FETCH_CMD}")
-    return with_values(program, lines, list(values), CMD_VALUES).encode()
+    return _cmd_program(WINSCP_FETCH_CMD, upload, values)
 
 
 def _upload_sh(upload: Upload, batch_sha256: str) -> bytes:
@@ -217,18 +204,10 @@ def _upload_sh(upload: Upload, batch_sha256: str) -> bytes:
         "agent_name": upload.agent_name,
         "agent_sha256": upload.agent_sha256 if key else "",
         "agent_relpath": upload.agent_relpath if key else "",
-        "host_key_type": key.key_type if key else "",
-        "host_key_fingerprint": key.sha256 if key else "",
-        "host_key_algorithms": host_key_algorithms(key) if key else "",
-        "host_key_file": host_key_file(key) if key else "",
+        **_host_key_values(key),
         "batch_sha256": batch_sha256,
     }
-    header = (
-        f"# For {comment_text(upload.appliance)}, change {comment_text(upload.ticket)}; "
-        f"written by {comment_text(upload.generator)}."
-    )
-    lines = [header, *(f"{name}={sh_quote(value)}" for name, value in values.items())]
-    return with_values(read_template(f"transfer/{UPLOAD_SH}"), lines, list(values)).encode()
+    return _sh_program(UPLOAD_SH, upload, values)
 
 
 def _winscp_cmd(upload: Upload) -> bytes:
@@ -257,12 +236,37 @@ def _winscp_cmd(upload: Upload) -> bytes:
         "UM_LOG_NAME": WINSCP_LOG,
         "UM_DEFAULT": (default or "") if key else "",
     }
+    return _cmd_program(WINSCP_CMD, upload, values)
+
+
+def _host_key_values(key: HostKey | None) -> dict[str, str]:
+    """The pinned host key as both OpenSSH programs set it ("" each without one)."""
+    return {
+        "host_key_type": key.key_type if key else "",
+        "host_key_fingerprint": key.sha256 if key else "",
+        "host_key_algorithms": host_key_algorithms(key) if key else "",
+        "host_key_file": host_key_file(key) if key else "",
+    }
+
+
+def _sh_program(template: str, upload: Upload, values: dict[str, object]) -> bytes:
+    """An OpenSSH program of templates/transfer/ with its values block filled in."""
+    header = (
+        f"# For {comment_text(upload.appliance)}, change {comment_text(upload.ticket)}; "
+        f"written by {comment_text(upload.generator)}."
+    )
+    lines = [header, *(f"{name}={sh_quote(value)}" for name, value in values.items())]
+    return with_values(read_template(f"transfer/{template}"), lines, list(values)).encode()
+
+
+def _cmd_program(template: str, upload: Upload, values: dict[str, object]) -> bytes:
+    """A WinSCP .cmd of templates/transfer/ with its values block filled in."""
     header = (
         f"rem For {rem_text(upload.appliance)}, change {rem_text(upload.ticket)}; "
         f"written by {rem_text(upload.generator)}."
     )
     lines = [header, *(f'set "{name}={cmd_value(value)}"' for name, value in values.items())]
-    program = read_template(f"transfer/{WINSCP_CMD}")
+    program = read_template(f"transfer/{template}")
     return with_values(program, lines, list(values), CMD_VALUES).encode()
 
 
