@@ -150,9 +150,19 @@ def environment() -> Environment:
     return env
 
 
+# The last view's text: the Markdown face and the HTML face (which parses it) render the
+# same view in turn, and the text is the same for both.
+_last: tuple[RunbookView, str] | None = None
+
+
 def render_view(view: RunbookView) -> str:
     """The runbook (as executed, when the view is) as Markdown text."""
-    return _tidy(environment().get_template("runbook.md.j2").render(view=view))
+    global _last
+    if _last is not None and _last[0] is view:
+        return _last[1]
+    text = _tidy(environment().get_template("runbook.md.j2").render(view=view))
+    _last = (view, text)
+    return text
 
 
 def render_markdown(
