@@ -11,7 +11,7 @@ import typst
 
 from tests.conftest import FIXED_EPOCH
 from tests.helpers.html import hostile_plans, multi_hop_plan
-from tests.test_labels import PLANS, plan_for
+from tests.helpers.targets import PLANS, plan_for
 from umrunbook import typesetting
 from umrunbook.evidence.records import StepRecord
 from umrunbook.faces.pdf import compile_pdf, template_bytes, typst_inputs
