@@ -22,7 +22,7 @@ LAYERS = (
     ("faces",),
     ("planning",),
     ("catalogue", "inventory"),
-    ("errors", "versions", "typesetting"),
+    ("errors", "versions", "typesetting", "engine"),
 )
 # Stages that share a layer do not import each other: each is reached from above.
 # The faces: each is one document or file kind and imports no other; what they share
