@@ -1,10 +1,12 @@
 """Typst's engine in the single-file binary: unpacked once per user, not at every start.
 
-A single file built by PyInstaller unpacks everything it holds into a temporary folder at
+A single file built by PyInstaller unpacks the files it holds into a temporary folder at
 every start. Typst's engine (typst/_typst.abi3.so, some 68 MB) was two thirds of that, and
 only the commands that typeset need it (the PDF face, `check`'s glyph probe). So the build
 (packaging/engine_archive.py, packaging/umrunbook.spec) leaves the typst package out of the
-binary's modules and ships it as one zip with a manifest: the zip's SHA-256 and each file's.
+binary's modules and ships it as one zip, in an entry of the binary's archive that the
+start does not unpack (a PKG entry, read here from sys.executable), with a manifest that is
+unpacked: the zip's SHA-256 and each file's.
 
 `make_typst_importable()`, called before every `import typst`, unpacks that zip the first
 time into a per-user cache folder named by its SHA-256 ($XDG_CACHE_HOME or ~/.cache on
@@ -23,17 +25,26 @@ installed, and this does nothing.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 ARCHIVE_FOLDER = "umrunbook-engine"
 MANIFEST = "typst.json"
 ARCHIVE = "typst.zip"
+# PyInstaller's CArchive (PyInstaller/archive/readers.py): a cookie at the end of the
+# executable, and a table of contents of entries whose offsets count from the archive's start.
+_MAGIC = b"MEI\014\013\012\013\016"
+_COOKIE = struct.Struct("!8sIIII64s")
+_ENTRY = struct.Struct("!IIIIBc")
 
 _ready: list[str] = []
 
@@ -47,15 +58,19 @@ def make_typst_importable() -> None:
         _ready.append("")  # a build that holds typst as installed
         return
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+
+    def archive() -> bytes:
+        return carchive_entry(Path(sys.executable), f"{ARCHIVE_FOLDER}/{ARCHIVE}")
+
     try:
-        folder = unpacked(cache_root(), manifest, bundle / ARCHIVE)
+        folder = unpacked(cache_root(), manifest, archive)
     except OSError as exc:
         print(
             f"umrunbook: note: cannot use the engine cache {cache_root()} "
             f"({exc.strerror or exc}); Typst is unpacked for this run only",
             file=sys.stderr,
         )
-        folder = unpacked(bundle / "unpacked", manifest, bundle / ARCHIVE)
+        folder = unpacked(bundle / "unpacked", manifest, archive)
     # No __pycache__ beside the checked files: the next check would refuse the folder.
     sys.dont_write_bytecode = True
     sys.path.insert(0, str(folder))
@@ -74,9 +89,10 @@ def cache_root() -> Path:
     return root / "umrunbook" / "engine"
 
 
-def unpacked(root: Path, manifest: dict[str, object], archive: Path) -> Path:
+def unpacked(root: Path, manifest: dict[str, object], archive: Callable[[], bytes]) -> Path:
     """The folder under `root` holding the archive's files, each checked against the
-    manifest: reused when intact, otherwise (re)unpacked under a temporary name and renamed."""
+    manifest: reused when intact, otherwise (re)unpacked from `archive()` (the zip's bytes,
+    read only then) under a temporary name and renamed into place."""
     digest = str(manifest["sha256"])
     files = manifest["files"]
     assert isinstance(files, dict)
@@ -88,17 +104,20 @@ def unpacked(root: Path, manifest: dict[str, object], archive: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}-", dir=root))
     try:
-        with zipfile.ZipFile(archive) as zf:
+        data = archive()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise RuntimeError(f"{sys.executable}: the engine archive does not match its digest")
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = sorted(zf.namelist())
             if names != sorted(files):
-                raise RuntimeError(f"{archive}: the engine archive does not match its manifest")
+                raise RuntimeError(f"{sys.executable}: the engine archive's files are not its own")
             for name in names:
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(name) as source, target.open("wb") as out:
                     shutil.copyfileobj(source, out, 1 << 20)
                 if _digest(target) != files[name]:
-                    raise RuntimeError(f"{archive}: {name} does not match its manifest")
+                    raise RuntimeError(f"{sys.executable}: {name} does not match its digest")
         try:
             os.rename(staging, final)
         except OSError:
@@ -135,3 +154,32 @@ def _discard(folder: Path) -> None:
     aside = Path(tempfile.mkdtemp(prefix=".discarded-", dir=folder.parent))
     os.rename(folder, aside / folder.name)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def carchive_entry(executable: Path, name: str) -> bytes:
+    """The bytes of the entry `name` of the PyInstaller archive at the end of `executable`."""
+    with executable.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        # The cookie ends the file, or nearly (a signature may follow it on Windows).
+        start = max(0, end - (1 << 20))
+        f.seek(start)
+        tail = f.read()
+        at = tail.rfind(_MAGIC)
+        if at < 0:
+            raise RuntimeError(f"{executable}: no PyInstaller archive found")
+        _magic, length, toc_offset, toc_length, _pyvers, _pylib = _COOKIE.unpack_from(tail, at)
+        archive_start = start + at + _COOKIE.size - length
+        f.seek(archive_start + toc_offset)
+        toc = f.read(toc_length)
+        offset = 0
+        while offset < len(toc):
+            size, data_offset, data_length, _full, compressed, _kind = _ENTRY.unpack_from(
+                toc, offset
+            )
+            entry = toc[offset + _ENTRY.size : offset + size].rstrip(b"\0").decode("utf-8")
+            offset += size
+            if entry == name:
+                f.seek(archive_start + data_offset)
+                data = f.read(data_length)
+                return zlib.decompress(data) if compressed else data
+    raise RuntimeError(f"{executable}: no entry {name} in its archive")
