@@ -294,3 +294,29 @@ def test_two_renders_at_once_share_an_empty_cache(binary: Path, tmp_path: Path) 
         _assert_pdf(home)
     engine = _engine_folder(cache)
     assert [p.name for p in engine.parent.iterdir()] == [engine.name], "no staging left"
+
+
+def test_a_start_of_the_single_file_leaves_the_engine_in_the_executable(binary: Path) -> None:
+    """What a start unpacks (BINARY, DATA, ZIPFILE and SYMLINK entries) holds no part of
+    Typst's engine; the engine's zip is in the executable, with the digest its manifest
+    names."""
+    import hashlib
+    import json
+
+    from umrunbook.engine import carchive_entry, carchive_toc
+
+    entries = carchive_toc(binary)
+    unpacked = [e for e in entries if e.kind in "bxZn"]
+    assert not [e.name for e in unpacked if e.name.startswith("typst/")]
+    assert [(e.name, e.kind) for e in entries if e.name.endswith("typst.zip")] == [
+        ("umrunbook-engine/typst.zip", "a")
+    ]
+    manifest_entry = carchive_entry(binary, "umrunbook-engine/typst.json")
+    manifest = json.loads(manifest_entry)
+    archive = carchive_entry(binary, "umrunbook-engine/typst.zip")
+    assert hashlib.sha256(archive).hexdigest() == manifest["sha256"]
+    assert any(name.startswith("typst/_typst.") for name in manifest["files"])
+    # A start writes what is left: some 28 MB, where it wrote 101 MB with the engine inside.
+    written = sum(e.length for e in unpacked)
+    assert written < 40_000_000, written
+    assert not [e.name for e in entries if "setuptools" in e.name or e.name == "pyi_rth_setuptools"]

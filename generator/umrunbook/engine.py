@@ -35,6 +35,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ARCHIVE_FOLDER = "umrunbook-engine"
@@ -156,8 +157,17 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def carchive_entry(executable: Path, name: str) -> bytes:
-    """The bytes of the entry `name` of the PyInstaller archive at the end of `executable`."""
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    kind: str  # PyInstaller's typecode: b, x (unpacked at a start), a (left in), z, s, ...
+    offset: int  # from the executable's start
+    length: int
+    compressed: bool
+
+
+def carchive_toc(executable: Path) -> list[Entry]:
+    """The entries of the PyInstaller archive at the end of `executable`."""
     with executable.open("rb") as f:
         end = f.seek(0, os.SEEK_END)
         # The cookie ends the file, or nearly (a signature may follow it on Windows).
@@ -171,15 +181,30 @@ def carchive_entry(executable: Path, name: str) -> bytes:
         archive_start = start + at + _COOKIE.size - length
         f.seek(archive_start + toc_offset)
         toc = f.read(toc_length)
-        offset = 0
-        while offset < len(toc):
-            size, data_offset, data_length, _full, compressed, _kind = _ENTRY.unpack_from(
-                toc, offset
+    entries = []
+    offset = 0
+    while offset < len(toc):
+        size, data_offset, data_length, _full, compressed, kind = _ENTRY.unpack_from(toc, offset)
+        name = toc[offset + _ENTRY.size : offset + size].rstrip(b"\0").decode("utf-8")
+        entries.append(
+            Entry(
+                name,
+                kind.decode("ascii"),
+                archive_start + data_offset,
+                data_length,
+                bool(compressed),
             )
-            entry = toc[offset + _ENTRY.size : offset + size].rstrip(b"\0").decode("utf-8")
-            offset += size
-            if entry == name:
-                f.seek(archive_start + data_offset)
-                data = f.read(data_length)
-                return zlib.decompress(data) if compressed else data
+        )
+        offset += size
+    return entries
+
+
+def carchive_entry(executable: Path, name: str) -> bytes:
+    """The bytes of the entry `name` of the PyInstaller archive at the end of `executable`."""
+    for entry in carchive_toc(executable):
+        if entry.name == name:
+            with executable.open("rb") as f:
+                f.seek(entry.offset)
+                data = f.read(entry.length)
+            return zlib.decompress(data) if entry.compressed else data
     raise RuntimeError(f"{executable}: no entry {name} in its archive")
