@@ -105,23 +105,18 @@ binary() {
   # from the clean install, never from generator/.
   printf '%s\n' 'from umrunbook.__main__ import main' '' 'if __name__ == "__main__":' '    main()' \
     >"$build/entry.py"
-  # What the binary holds: umrunbook and what it imports; the engines' metadata for --version.
-  # Stripped of debug symbols, and without the modules umrunbook never imports (TLS, asyncio,
-  # unittest, pydoc, readline): a single file unpacks all it holds at every start.
-  local what=(
-    --collect-data umrunbook --collect-submodules umrunbook --collect-all typst
-    --copy-metadata typst --copy-metadata markdown-it-py --copy-metadata jinja2 --strip
-    --exclude-module ssl --exclude-module _ssl --exclude-module asyncio
-    --exclude-module unittest --exclude-module pydoc --exclude-module readline
-  )
-  "$build/venv/bin/pyinstaller" --onefile --name umrunbook --clean --noconfirm --log-level WARN \
-    "${what[@]}" --distpath dist --workpath "$build/work" --specpath "$build" "$build/entry.py"
+  # What the binary holds and how (packaging/umrunbook.spec says why): umrunbook and what
+  # it imports, the engines' metadata for --version, stripped, without the modules no
+  # command imports. The single file carries Typst's engine as one archive, unpacked once
+  # into the user's cache when a command first typesets (umrunbook/engine.py).
+  "$build/venv/bin/python" packaging/engine_archive.py "$build/engine" >/dev/null
+  "$build/venv/bin/pyinstaller" --clean --noconfirm --log-level WARN --distpath dist \
+    --workpath "$build/work" packaging/umrunbook.spec -- --onefile "$PWD/$build/entry.py" "$PWD/$build/engine"
   say "built dist/umrunbook ($(du -h dist/umrunbook | cut -f1))"
-  # The same as one folder, zipped: nothing to unpack at each start, so it starts in a
-  # fraction of the single file's time (README, "The single-file binary").
-  "$build/venv/bin/pyinstaller" --onedir --name umrunbook --noconfirm --log-level WARN \
-    "${what[@]}" --distpath "$build/folder" --workpath "$build/work-folder" --specpath "$build" \
-    "$build/entry.py"
+  # The same as one folder, zipped: nothing to unpack at each start (README, "The
+  # single-file binary").
+  "$build/venv/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$build/folder" \
+    --workpath "$build/work-folder" packaging/umrunbook.spec -- --onedir "$PWD/$build/entry.py"
   rm -f dist/umrunbook-folder.zip
   (cd "$build/folder" && "$OLDPWD/$build/venv/bin/python" -m zipfile -c "$OLDPWD/dist/umrunbook-folder.zip" umrunbook)
   say "built dist/umrunbook-folder.zip ($(du -h dist/umrunbook-folder.zip | cut -f1)): unzip, run umrunbook/umrunbook"

@@ -23,6 +23,7 @@ LAYERS = (
     ("planning",),
     ("catalogue", "inventory"),
     ("errors", "versions", "typesetting"),
+    ("engine",),  # where the single-file binary keeps Typst: below typesetting, which uses it
 )
 # Stages that share a layer do not import each other: each is reached from above.
 # The faces: each is one document or file kind and imports no other; what they share

@@ -33,6 +33,9 @@ def engine_options() -> dict[str, object]:
 
 def compile_pdf(source: bytes, inputs: dict[str, str], timestamp: int | None = None) -> bytes:
     """Typeset `source` with `inputs` as PDF/A; raises typst.TypstError."""
+    from umrunbook.engine import make_typst_importable
+
+    make_typst_importable()
     import typst
 
     options = engine_options()

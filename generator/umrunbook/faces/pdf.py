@@ -54,6 +54,9 @@ def typst_inputs(view: RunbookView, paper: str) -> dict[str, str]:
 
 
 def compile_pdf(inputs: dict[str, str], timestamp: int) -> bytes:
+    from umrunbook.engine import make_typst_importable
+
+    make_typst_importable()
     import typst
 
     try:

@@ -55,6 +55,9 @@ def shown(value: str) -> str:
 
 @cache
 def _missing(chars: str) -> frozenset[str]:
+    from umrunbook.engine import make_typst_importable
+
+    make_typst_importable()
     import typst
 
     try:
