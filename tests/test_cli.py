@@ -254,3 +254,22 @@ def test_a_narrow_console_encoding_gets_utf8_not_a_crash(example_inventory_file:
     result = umrunbook(["ticket", str(example_inventory_file)], env={"PYTHONIOENCODING": "cp1252"})
     assert result.returncode == 0, result.stderr
     assert "4.2.0 → 4.3" in result.stdout
+
+
+def test_every_options_help_shows_whole_in_its_commands_help() -> None:
+    """Help text goes through Rich's markup: a bracketed "[default: ...]" was taken for a tag
+    and dropped without a word."""
+    import typer.main
+
+    from umrunbook.cli import app
+
+    group = typer.main.get_command(app)
+    commands = getattr(group, "commands", {})
+    assert commands
+    for name, command in commands.items():
+        shown = umrunbook([name, "--help"], env={"COLUMNS": "100"})
+        assert shown.returncode == 0, shown.stderr
+        flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", shown.stdout).split())
+        for param in command.params:
+            text = " ".join((getattr(param, "help", None) or "").split())
+            assert text in flat, (name, param.name, text)

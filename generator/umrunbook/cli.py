@@ -248,7 +248,7 @@ def render(
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", help="Parallel processes [default: the number of CPUs]."),
+        typer.Option("--jobs", "-j", help="Parallel processes (default: the number of CPUs)."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Render every appliance, changed or not.")
