@@ -8,6 +8,7 @@ Content-Security-Policy that forbids every request. It links only files the pack
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -60,18 +61,27 @@ class Row:
         return any(hop.agent for hop in self.hops)
 
 
-def row(plan: Plan, files: Mapping[str, bytes], readiness: str = "") -> Row:
+def row(
+    plan: Plan, files: Mapping[str, bytes], readiness: str = "", ordered: Sequence[str] = ()
+) -> Row:
+    """The appliance's row; `ordered` is the files' names sorted (sorted here without it):
+    the page sorts them once for every row, not once for each folder of each row."""
     name = plan.appliance.name
     prefix = f"{name}/"
     documents = tuple(
         Link(f"{prefix}{file}", label) for file, label in DOCUMENTS if f"{prefix}{file}" in files
     )
+    names = ordered or sorted(files)
 
     def under(folder: str) -> tuple[Link, ...]:
         start = f"{prefix}{folder}/"
-        return tuple(
-            Link(path, path[len(start) :]) for path in sorted(files) if path.startswith(start)
-        )
+        found = []
+        # Sorted, the names under a folder are one run, from the first at or after it.
+        for path in names[bisect_left(names, start) :]:
+            if not path.startswith(start):
+                break
+            found.append(Link(path, path[len(start) :]))
+        return tuple(found)
 
     several = len(plan.hops) > 1
     hops = tuple(
@@ -123,9 +133,13 @@ def render_index(
         night = night_plan(plans, change)
     # The window against the plan, as `check` and the ticket give it: the night plan's.
     window = night.timing if night is not None and counts[PLANNED] else None
+    ordered = sorted(files)
     html = env.get_template("index.html.j2").render(
         night=night_view(night) if night is not None and night.appliances else None,
-        rows=[row(plan, files, (readiness or {}).get(plan.appliance.name, "")) for plan in plans],
+        rows=[
+            row(plan, files, (readiness or {}).get(plan.appliance.name, ""), ordered)
+            for plan in plans
+        ],
         counts=counts,
         change=change,
         window=window,
