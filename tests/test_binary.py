@@ -66,13 +66,7 @@ def test_binary_renders_all_three_formats_of_the_example(binary: Path, tmp_path:
         for document in ("runbook.md", "runbook.html", "runbook.pdf", "agent/um-upgrade-agent.sh"):
             assert (folder / document).is_file(), (name, document)
     assert (tmp_path / "pkg/index.html").is_file()
-    info = subprocess.run(
-        ["pdfinfo", str(tmp_path / "pkg/um-ams-01/runbook.pdf")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "Upgrade um-ams-01 to Usage Meter 4.3" in info
+    _assert_pdf(tmp_path)
 
 
 def test_binary_init_check_and_errors(binary: Path, tmp_path: Path) -> None:
