@@ -31,6 +31,17 @@ def need(*tools: str) -> None:
     pytest.skip(message)
 
 
+def need_playwright(node_dir: Path) -> None:
+    """Chromium and node, and Playwright installed under `node_dir` (npm); like need()."""
+    need("chromium", "node")
+    if not (node_dir / "node_modules" / "playwright-core").is_dir():
+        where = node_dir.relative_to(ROOT).as_posix()
+        message = f"needs {where}/node_modules (npm install --prefix {where})"
+        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def need_module(*modules: str) -> None:
     """Like need(), for the Python packages of the [dev] extras that the tests import."""
     missing = [name for name in modules if importlib.util.find_spec(name) is None]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import need
+from tests.conftest import need, need_playwright
 from tests.helpers.html import HOSTILE_LINES, NODE_DIR, hostile_plans, render_package
 from umrunbook.faces.view import runbook_view
 
@@ -23,12 +23,7 @@ SCRIPT = NODE_DIR / "check-runbook.mjs"
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    need("chromium", "node")
-    if not (NODE_DIR / "node_modules" / "playwright-core").is_dir():
-        message = "needs tests/node/node_modules (npm install --prefix tests/node)"
-        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
-            pytest.fail(message)
-        pytest.skip(message)
+    need_playwright(NODE_DIR)
     base = tmp_path_factory.mktemp("browser")
     out = render_package(base / "pkg", "--format", "md,html")
     shots = base / "shots"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import need, umrunbook
+from tests.conftest import need_playwright, umrunbook
 from tests.helpers import NOW, route_inventory_text
 from tests.helpers.html import NODE_DIR, parse_html
 from umrunbook.evidence.records import ManualEvidence, load_evidence
@@ -47,12 +47,7 @@ def _route_view(tmp: Path) -> tuple[RunbookView, Path]:
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    need("chromium", "node")
-    if not (NODE_DIR / "node_modules" / "playwright-core").is_dir():
-        message = "needs tests/node/node_modules (npm install --prefix tests/node)"
-        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
-            pytest.fail(message)
-        pytest.skip(message)
+    need_playwright(NODE_DIR)
     base = tmp_path_factory.mktemp("cockpit")
     view, inventory = _route_view(base)
     out = base / "pkg"

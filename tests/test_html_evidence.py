@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import need, umrunbook
+from tests.conftest import need, need_playwright, umrunbook
 from tests.helpers import example_plan, step_heading, step_number
 from tests.helpers.html import NODE_DIR
 from tests.helpers.pdf import assert_pdf_carries_the_markdown, run
@@ -25,12 +25,7 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def browser(*args: str) -> dict[str, Any]:
-    need("chromium", "node")
-    if not (NODE_DIR / "node_modules" / "playwright-core").is_dir():
-        message = "needs tests/node/node_modules (npm install --prefix tests/node)"
-        if os.environ.get("UMRUNBOOK_REQUIRE_ALL"):
-            pytest.fail(message)
-        pytest.skip(message)
+    need_playwright(NODE_DIR)
     result = subprocess.run(
         ["node", str(SCRIPT), *args],
         capture_output=True,
